@@ -1,0 +1,325 @@
+//! Typed configuration, read once per execution environment and failing fast.
+//! Secrets are `SecretString`s so they never reach a log line or a `Debug` print.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Shortest JWT secret we accept: 256 bits, as RFC 7518 asks for HS256 keys.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Why the configuration cannot be used; the message names the variable to fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required but not set (put it in the environment or in .env)")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where the database lives and how long we wait for it.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    /// Connections per execution environment; Lambda serves one request at a time, so 2 is plenty.
+    pub pool_max_size: usize,
+    pub connect_timeout: Duration,
+    pub pool_wait_timeout: Duration,
+    pub query_timeout: Duration,
+}
+
+/// How access tokens are signed and checked.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    /// Tokens minted by a Better Auth frontend (seeds 001/003); accepted by the tasks function only.
+    pub better_auth_secret: Option<SecretString>,
+}
+
+/// Reads variables from a map so tests never mutate the process environment.
+pub struct Source<'a> {
+    vars: &'a HashMap<String, String>,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(vars: &'a HashMap<String, String>) -> Self {
+        Self { vars }
+    }
+
+    /// The first non-empty value among `names` (the canonical name first, then the seeds' aliases).
+    fn first(&self, names: &[&'static str]) -> Option<&'a str> {
+        names
+            .iter()
+            .filter_map(|name| self.vars.get(*name))
+            .map(|value| value.trim())
+            .find(|value| !value.is_empty())
+    }
+
+    fn required(&self, names: &[&'static str]) -> Result<&'a str, ConfigError> {
+        self.first(names).ok_or(ConfigError::Missing(names[0]))
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.first(&[name]) else {
+            return Ok(default);
+        };
+        match raw.parse::<T>() {
+            Ok(value) if valid(&value) => Ok(value),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected a positive whole number within range, got {raw:?}"),
+            }),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn from_source(source: &Source<'_>) -> Result<Self, ConfigError> {
+        // NEON_DATABASE_URL is what seed 001 calls it.
+        let raw = source.required(&["DATABASE_URL", "NEON_DATABASE_URL"])?;
+        let url = normalise_database_url(raw)?;
+        Ok(Self {
+            url: SecretString::from(url),
+            pool_max_size: source.number("DB_POOL_MAX_SIZE", 2usize, |n| (1..=100).contains(n))?,
+            connect_timeout: Duration::from_millis(source.number(
+                "DB_CONNECT_TIMEOUT_MS",
+                2000u64,
+                |n| (1..=60_000).contains(n),
+            )?),
+            pool_wait_timeout: Duration::from_millis(source.number(
+                "DB_POOL_WAIT_TIMEOUT_MS",
+                1500u64,
+                |n| (1..=60_000).contains(n),
+            )?),
+            query_timeout: Duration::from_millis(source.number(
+                "DB_QUERY_TIMEOUT_MS",
+                4000u64,
+                |n| (1..=300_000).contains(n),
+            )?),
+        })
+    }
+}
+
+/// Accepts the URL shapes the seeds used: `postgresql+asyncpg://` (SQLAlchemy driver suffix) is plain
+/// `postgresql://` to us. Anything that is not a Postgres URL is refused here, before the pool exists.
+fn normalise_database_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: "DATABASE_URL",
+        reason: reason.to_owned(),
+    };
+    let (scheme, rest) = raw
+        .split_once("://")
+        .ok_or_else(|| invalid("expected postgres://user:password@host:port/database"))?;
+    let scheme = scheme.split('+').next().unwrap_or(scheme);
+    if scheme != "postgres" && scheme != "postgresql" {
+        return Err(invalid("the scheme must be postgres:// or postgresql://"));
+    }
+    Ok(format!("postgres://{rest}"))
+}
+
+impl JwtConfig {
+    pub fn from_source(source: &Source<'_>) -> Result<Self, ConfigError> {
+        // SECRET_KEY is the name seeds 000, 002 and 004 use.
+        let secret = source.required(&["JWT_SECRET", "SECRET_KEY"])?;
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {}); generate one with `openssl rand -base64 48`",
+                    secret.len()
+                ),
+            });
+        }
+        if let Some(algorithm) = source.first(&["ALGORITHM", "JWT_ALGORITHM"]) {
+            if algorithm != "HS256" {
+                return Err(ConfigError::Invalid {
+                    name: "ALGORITHM",
+                    reason: format!("only HS256 is supported, got {algorithm:?}"),
+                });
+            }
+        }
+        let better_auth_secret = match source.first(&["BETTER_AUTH_SECRET"]) {
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError::Invalid {
+                    name: "BETTER_AUTH_SECRET",
+                    reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                })
+            }
+            Some(s) => Some(SecretString::from(s.to_owned())),
+            None => None,
+        };
+        let minutes = source.number("ACCESS_TOKEN_EXPIRE_MINUTES", 30u64, |m| {
+            (1..=24 * 60).contains(m)
+        })?;
+        Ok(Self {
+            secret: SecretString::from(secret.to_owned()),
+            issuer: source
+                .first(&["JWT_ISSUER"])
+                .unwrap_or("tasks-api")
+                .to_owned(),
+            audience: source
+                .first(&["JWT_AUDIENCE"])
+                .unwrap_or("tasks-api")
+                .to_owned(),
+            access_token_ttl: Duration::from_secs(minutes * 60),
+            better_auth_secret,
+        })
+    }
+
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret.expose_secret().as_bytes()
+    }
+}
+
+/// The variables configuration is read from: the process environment, with a `.env` file in the
+/// working directory (or above) filling the gaps; variables already set win over `.env`, as with
+/// `dotenv` in the seeds. Async because a Secrets Manager source (`*_SECRET_ARN`) resolves here,
+/// once per cold start, without the functions knowing.
+pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
+    // A missing .env is normal in AWS; a malformed one is reported, not ignored.
+    match dotenvy::dotenv() {
+        Ok(_) | Err(dotenvy::Error::Io(_)) => {}
+        Err(err) => anyhow::bail!(".env could not be read: {err}"),
+    }
+    Ok(std::env::vars().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const GOOD_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn missing_database_url_names_the_variable() {
+        let env = vars(&[]);
+        let err = DatabaseConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
+        assert!(err.to_string().contains("DATABASE_URL is required"));
+    }
+
+    #[test]
+    fn seed_style_database_urls_are_accepted() {
+        let env = vars(&[(
+            "NEON_DATABASE_URL",
+            "postgresql+asyncpg://u:p@h.neon.tech/db",
+        )]);
+        let config = DatabaseConfig::from_source(&Source::new(&env)).unwrap();
+        assert_eq!(config.url.expose_secret(), "postgres://u:p@h.neon.tech/db");
+        assert_eq!(config.pool_max_size, 2);
+    }
+
+    #[test]
+    fn non_postgres_url_is_refused() {
+        let env = vars(&[("DATABASE_URL", "mysql://u:p@h/db")]);
+        let err = DatabaseConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "DATABASE_URL",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn pool_size_out_of_range_is_refused() {
+        let env = vars(&[
+            ("DATABASE_URL", "postgres://h/db"),
+            ("DB_POOL_MAX_SIZE", "0"),
+        ]);
+        let err = DatabaseConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "DB_POOL_MAX_SIZE",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused() {
+        let env = vars(&[("JWT_SECRET", "too-short")]);
+        let err = JwtConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        assert!(
+            !err.to_string().contains("too-short"),
+            "the secret must not be echoed"
+        );
+    }
+
+    #[test]
+    fn missing_jwt_secret_is_refused() {
+        let env = vars(&[("JWT_SECRET", "   ")]);
+        let err = JwtConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("JWT_SECRET"));
+    }
+
+    #[test]
+    fn seed_secret_key_alias_and_defaults() {
+        let env = vars(&[("SECRET_KEY", GOOD_SECRET), ("ALGORITHM", "HS256")]);
+        let config = JwtConfig::from_source(&Source::new(&env)).unwrap();
+        assert_eq!(config.access_token_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(config.secret_bytes(), GOOD_SECRET.as_bytes());
+        assert!(config.better_auth_secret.is_none());
+    }
+
+    #[test]
+    fn other_algorithms_are_refused() {
+        let env = vars(&[("JWT_SECRET", GOOD_SECRET), ("ALGORITHM", "none")]);
+        let err = JwtConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "ALGORITHM",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn token_lifetime_must_be_a_number() {
+        let env = vars(&[
+            ("JWT_SECRET", GOOD_SECRET),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "soon"),
+        ]);
+        let err = JwtConfig::from_source(&Source::new(&env)).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "ACCESS_TOKEN_EXPIRE_MINUTES",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let env = vars(&[
+            ("JWT_SECRET", GOOD_SECRET),
+            ("DATABASE_URL", "postgres://app:hunter2-password@h/db"),
+        ]);
+        let jwt = JwtConfig::from_source(&Source::new(&env)).unwrap();
+        let db = DatabaseConfig::from_source(&Source::new(&env)).unwrap();
+        let printed = format!("{jwt:?} {db:?}");
+        assert!(!printed.contains(GOOD_SECRET));
+        assert!(!printed.contains("hunter2"));
+    }
+}

@@ -1,0 +1,274 @@
+//! The one error type of every handler and its one mapping to an RFC 9457 problem+json response.
+//! Internal causes are logged once here, with their chain, and never sent to the client.
+
+use std::fmt;
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::telemetry;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Seconds a client should wait before retrying after a 503.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// One field-level validation problem, shaped like FastAPI's 422 items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &str) -> Self {
+        Self {
+            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+
+    /// An error on one field of the JSON body.
+    pub fn body(field: &str, msg: impl Into<String>, kind: &str) -> Self {
+        Self::new(&["body", field], msg, kind)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{detail}")]
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The database could not be reached in time; the cause is logged, the client is told to retry.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else; the cause is logged, the client sees an opaque 500.
+    #[error("internal server error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(detail.into())
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(detail.into())
+    }
+
+    /// A 422 with one field error.
+    pub fn invalid_field(error: FieldError) -> Self {
+        Self::Validation {
+            detail: error.msg.clone(),
+            errors: vec![error],
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// RFC 9457 body; `detail` keeps FastAPI's field so seed clients still read the message.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %ErrorChain(cause), "database unavailable")
+            }
+            Self::Internal(cause) => tracing::error!(error = %ErrorChain(cause), "internal error"),
+            _ => {}
+        }
+        let errors = match &self {
+            Self::Validation { errors, .. } => Some(errors.as_slice()),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            request_id: telemetry::current_request_id(),
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Formats an error with every cause in its chain on one line: "outer: middle: root".
+pub struct ErrorChain<'a>(pub &'a anyhow::Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for cause in self.0.chain() {
+            if !first {
+                f.write_str(": ")?;
+            }
+            first = false;
+            write!(f, "{cause}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Fallback for paths no route matches: a problem+json 404 instead of an empty body.
+pub async fn route_not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+
+    async fn render(error: ApiError) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unauthorized_is_problem_json_with_bearer_challenge() {
+        let (status, headers, body) = render(ApiError::unauthorized("Invalid token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body["detail"], "Invalid token");
+        assert_eq!(body["status"], 401);
+        assert_eq!(body["title"], "Unauthorized");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_are_opaque() {
+        let cause = anyhow::anyhow!("relation \"users\" does not exist; password=hunter2");
+        let (status, _, body) = render(ApiError::Internal(cause)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let text = body.to_string();
+        assert!(!text.contains("relation"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(body["detail"], "internal server error");
+    }
+
+    #[tokio::test]
+    async fn unavailable_is_503_with_retry_after_and_opaque() {
+        let cause = anyhow::anyhow!("connection refused to 10.0.0.1");
+        let (status, headers, body) = render(ApiError::Unavailable(cause)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::RETRY_AFTER], "5");
+        assert!(!body.to_string().contains("10.0.0.1"));
+    }
+
+    #[tokio::test]
+    async fn validation_lists_field_errors() {
+        let error = ApiError::invalid_field(FieldError::body(
+            "title",
+            "must not be blank",
+            "value_error",
+        ));
+        let (status, _, body) = render(error).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body["errors"][0]["loc"],
+            serde_json::json!(["body", "title"])
+        );
+        assert_eq!(body["errors"][0]["type"], "value_error");
+        assert_eq!(body["detail"], "must not be blank");
+    }
+
+    #[tokio::test]
+    async fn throttled_carries_retry_after() {
+        let error = ApiError::TooManyRequests {
+            detail: "Too many attempts".into(),
+            retry_after_secs: 42,
+        };
+        let (status, headers, _) = render(error).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::RETRY_AFTER], "42");
+    }
+
+    #[test]
+    fn error_chain_prints_every_cause() {
+        let error = anyhow::anyhow!("root").context("middle").context("outer");
+        assert_eq!(ErrorChain(&error).to_string(), "outer: middle: root");
+    }
+}

@@ -1,0 +1,298 @@
+//! Request helpers: the JSON body extractor (size limit, content type, unknown fields, field-level
+//! 422s), the bearer token, and facts from the API Gateway request context.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use http::{header, HeaderMap};
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest request body we read: checked before parsing or hashing anything.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body parsed into `T`. Use `#[serde(deny_unknown_fields)]` on `T` so extra fields
+/// (`role`, `id`, `password_hash`) are a 422, never silently ignored.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_content_type(request.headers(), is_json_media_type, "application/json")?;
+        let body = LimitedBody::from_request(request, state).await?;
+        parse_json(&body.0).map(Json)
+    }
+}
+
+/// The raw body, refused with 413 when over [`MAX_BODY_BYTES`] (by `Content-Length` first, then by
+/// what actually arrived, since a client may lie or omit it).
+pub struct LimitedBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for LimitedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let too_large = ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+            return Err(too_large);
+        }
+        axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+            .await
+            .map(LimitedBody)
+            .map_err(|_| too_large)
+    }
+}
+
+/// `application/json` or any `+json` type, parameters (charset) ignored.
+pub fn is_json_media_type(media_type: &str) -> bool {
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+/// 415 unless the request's `Content-Type` satisfies `accepts`.
+pub fn require_content_type(
+    headers: &HeaderMap,
+    accepts: fn(&str) -> bool,
+    expected: &str,
+) -> Result<(), ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type {
+        Some(media_type) if accepts(&media_type) => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {expected}"
+        ))),
+    }
+}
+
+/// Parses JSON into `T`, turning serde's message into a FastAPI-style field error with a `loc`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(json_error)?;
+    Ok(parsed)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = error.inner();
+    let mut loc = vec!["body".to_owned()];
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::Validation {
+            detail: "Request body is not valid JSON".to_owned(),
+            errors: vec![FieldError {
+                loc,
+                msg: format!("JSON decode error: {}", strip_position(inner)),
+                kind: "json_invalid".to_owned(),
+            }],
+        };
+    }
+    loc.extend(
+        error
+            .path()
+            .iter()
+            .map(|segment| segment.to_string())
+            .filter(|segment| segment != "?" && segment != "."),
+    );
+    let message = strip_position(inner);
+    let (kind, field) = if let Some(field) = backticked_after(&message, "missing field ") {
+        ("missing", Some(field))
+    } else if let Some(field) = backticked_after(&message, "unknown field ") {
+        ("extra_forbidden", Some(field))
+    } else if message.starts_with("invalid type") {
+        ("type_error", None)
+    } else {
+        ("value_error", None)
+    };
+    if let Some(field) = field {
+        if loc.last() != Some(&field) {
+            loc.push(field);
+        }
+    }
+    let msg = match kind {
+        "missing" => "Field required".to_owned(),
+        "extra_forbidden" => "Extra inputs are not permitted".to_owned(),
+        _ => message,
+    };
+    ApiError::Validation {
+        detail: format!("{}: {msg}", loc[1..].join("."))
+            .trim_start_matches(": ")
+            .to_owned(),
+        errors: vec![FieldError {
+            loc,
+            msg,
+            kind: kind.to_owned(),
+        }],
+    }
+}
+
+/// serde_json appends " at line 1 column 9"; clients do not need it in the field message.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(index) => text[..index].to_owned(),
+        None => text,
+    }
+}
+
+fn backticked_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// The token from `Authorization: Bearer <token>`; 401 with a clear message otherwise.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Invalid authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("Invalid authorization header"))?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized("Invalid authorization header"));
+    }
+    Ok(token)
+}
+
+/// The caller's IP as API Gateway saw it. Never read from `X-Forwarded-For` or any client header:
+/// a client can write those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = match parts.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            _ => None,
+        };
+        Ok(SourceIp(ip.filter(|ip| !ip.is_empty())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct NewTask {
+        title: String,
+        description: Option<String>,
+        completed: Option<bool>,
+    }
+
+    fn first_error(error: ApiError) -> FieldError {
+        match error {
+            ApiError::Validation { errors, .. } => errors.into_iter().next().unwrap(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_json_invalid() {
+        let error = first_error(parse_json::<NewTask>(b"{\"title\": ").unwrap_err());
+        assert_eq!(error.kind, "json_invalid");
+        assert_eq!(error.loc, vec!["body"]);
+    }
+
+    #[test]
+    fn missing_field_points_at_the_field() {
+        let error = first_error(parse_json::<NewTask>(b"{}").unwrap_err());
+        assert_eq!(error.kind, "missing");
+        assert_eq!(error.loc, vec!["body", "title"]);
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_by_name() {
+        let error =
+            first_error(parse_json::<NewTask>(br#"{"title":"a","role":"admin"}"#).unwrap_err());
+        assert_eq!(error.kind, "extra_forbidden");
+        assert_eq!(error.loc, vec!["body", "role"]);
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_field() {
+        let error =
+            first_error(parse_json::<NewTask>(br#"{"title":"a","completed":"yes"}"#).unwrap_err());
+        assert_eq!(error.kind, "type_error");
+        assert_eq!(error.loc, vec!["body", "completed"]);
+    }
+
+    #[test]
+    fn non_object_body_is_a_type_error() {
+        let error = first_error(parse_json::<NewTask>(b"[1,2]").unwrap_err());
+        assert_eq!(error.kind, "type_error");
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("application/merge-patch+json"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn content_type_with_charset_is_accepted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(require_content_type(&headers, is_json_media_type, "application/json").is_ok());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let error = require_content_type(&headers, is_json_media_type, "application/json");
+        assert!(matches!(error, Err(ApiError::UnsupportedMediaType(_))));
+    }
+
+    #[test]
+    fn bearer_token_parsing() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def"),
+        );
+        assert_eq!(bearer_token(&headers).unwrap(), "abc.def");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer   xyz"),
+        );
+        assert_eq!(bearer_token(&headers).unwrap(), "xyz");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert!(bearer_token(&headers).is_err());
+    }
+}

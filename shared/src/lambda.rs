@@ -1,0 +1,47 @@
+//! What every function's `main` and `app` share: the common routing layers, the database set-up at
+//! init, and handing the router to the Lambda runtime.
+
+use axum::middleware::from_fn;
+use axum::Router;
+
+use crate::config::DatabaseConfig;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::telemetry::log_request;
+
+/// Adds what every function answers the same way: problem+json for unknown paths and methods,
+/// and the one log line per request.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(crate::error::route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(log_request))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method Not Allowed".to_owned())
+}
+
+/// The pool for this execution environment, warmed up with one connection unless `DB_WARMUP=false`
+/// (the warm-up happens during init, which Lambda does not bill at full price, and never fails it).
+pub async fn database(
+    config: &DatabaseConfig,
+    vars: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Db> {
+    let db = Db::connect_lazy(config)?;
+    let warm_up = !matches!(
+        vars.get("DB_WARMUP")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref(),
+        Some("false" | "0" | "no" | "off")
+    );
+    if warm_up {
+        db.warm_up().await;
+    }
+    Ok(db)
+}
+
+/// Serves `app` to the Lambda runtime (API Gateway HTTP API and REST API, ALB) until shutdown.
+pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(app).await
+}

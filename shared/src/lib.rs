@@ -1,0 +1,16 @@
+//! Everything the functions share: configuration, the Postgres pool, access-token checks, the error
+//! type and its HTTP mapping, request helpers, telemetry, the migration runner and the route list.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod migrate;
+pub mod telemetry;
+
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use error::{ApiError, Result};

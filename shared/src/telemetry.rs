@@ -1,0 +1,85 @@
+//! Logging: one subscriber per process (JSON in AWS, readable text locally) and one structured
+//! line per request with its id, method, route, status and latency.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use tracing_subscriber::EnvFilter;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Installs the global subscriber. `LOG_FORMAT=json|text` chooses the format; by default it is
+/// JSON inside AWS (CloudWatch Logs Insights parses it) and text on a laptop. `RUST_LOG` filters.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => std::env::var_os("AWS_EXECUTION_ENV").is_some(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if json {
+        builder.json().flatten_event(true).without_time().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+    // A second init (tests) keeps the first subscriber; that is fine.
+    drop(result);
+}
+
+/// The id of the request being served, if any; problem+json bodies carry it so a user can quote it.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The API Gateway request id when there is one (it is what API Gateway's access log shows),
+/// else the Lambda invocation id, else a fresh one (in-process tests).
+fn request_id_of(request: &Request) -> String {
+    let from_gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    from_gateway
+        .or_else(|| {
+            request
+                .lambda_context_ref()
+                .map(|context| context.request_id.clone())
+        })
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Axum middleware: scopes the request id for error bodies and logs one line when the response is ready.
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request_id_of(&request);
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        request_id,
+        method = %method,
+        route,
+        status,
+        latency_ms = format!("{latency_ms:.2}"),
+        "request"
+    );
+    response
+}
