@@ -89,6 +89,17 @@ fn is_connection_failure(error: &tokio_postgres::Error) -> bool {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Statement {
+    Query,
+    Execute,
+}
+
+enum Outcome {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
 /// The pool and the per-query time limit, cheap to clone into every handler's state.
 #[derive(Clone)]
 pub struct Db {
@@ -149,8 +160,10 @@ impl Db {
 
     /// Runs a statement and returns all its rows.
     pub async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        self.with_retry(async |client| client.query_typed(sql, params).await)
-            .await
+        match self.with_retry(Statement::Query, sql, params).await? {
+            Outcome::Rows(rows) => Ok(rows),
+            Outcome::Count(_) => unreachable!("a query returns rows"),
+        }
     }
 
     /// Runs a statement that returns at most one row.
@@ -165,8 +178,10 @@ impl Db {
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        self.with_retry(async |client| client.execute_typed(sql, params).await)
-            .await
+        match self.with_retry(Statement::Execute, sql, params).await? {
+            Outcome::Count(count) => Ok(count),
+            Outcome::Rows(_) => unreachable!("an execute returns a count"),
+        }
     }
 
     /// A connection of its own, for the rare multi-statement transaction. Prefer one statement.
@@ -184,15 +199,23 @@ impl Db {
     /// out to be dead (Neon scaled to zero, `pg_terminate_backend`, a proxy dropped it while the Lambda
     /// was frozen) it is discarded and the operation runs once more on a fresh one, so the request
     /// does not fail. A statement error from a live connection is returned as is.
-    async fn with_retry<T>(
+    async fn with_retry(
         &self,
-        operation: impl AsyncFn(&Client) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, DbError> {
+        statement: Statement,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Outcome, DbError> {
         let mut attempts_left = 2;
         loop {
             attempts_left -= 1;
             let client = self.checkout().await?;
-            match tokio::time::timeout(self.query_timeout, operation(&client)).await {
+            let operation = async {
+                match statement {
+                    Statement::Query => client.query_typed(sql, params).await.map(Outcome::Rows),
+                    Statement::Execute => client.execute_typed(sql, params).await.map(Outcome::Count),
+                }
+            };
+            match tokio::time::timeout(self.query_timeout, operation).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(error)) if is_connection_failure(&error) => {
                     // Never hand this connection out again.

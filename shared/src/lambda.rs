@@ -45,3 +45,33 @@ pub async fn database(
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(app).await
 }
+
+/// The whole life of a function process: telemetry, configuration, `build` (pool, keys, router),
+/// then serving. A configuration problem stops the process with one clear line, never a panic or a
+/// printed config.
+pub async fn start<F, Fut>(build: F) -> std::process::ExitCode
+where
+    F: FnOnce(std::collections::HashMap<String, String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Router>>,
+{
+    crate::telemetry::init();
+    let app = match crate::config::load_environment().await {
+        Ok(vars) => build(vars).await,
+        Err(error) => Err(error),
+    };
+    let app = match app {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(error = %crate::error::ErrorChain(&error), "refusing to start: configuration is invalid");
+            eprintln!("refusing to start: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(app).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the Lambda runtime stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
