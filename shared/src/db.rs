@@ -212,7 +212,9 @@ impl Db {
             let operation = async {
                 match statement {
                     Statement::Query => client.query_typed(sql, params).await.map(Outcome::Rows),
-                    Statement::Execute => client.execute_typed(sql, params).await.map(Outcome::Count),
+                    Statement::Execute => {
+                        client.execute_typed(sql, params).await.map(Outcome::Count)
+                    }
                 }
             };
             match tokio::time::timeout(self.query_timeout, operation).await {

@@ -8,9 +8,11 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod migrate;
+pub mod routes;
 pub mod telemetry;
 
 #[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use error::{ApiError, Result};
+pub use secrecy;

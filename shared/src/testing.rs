@@ -11,11 +11,11 @@ use crate::config::DatabaseConfig;
 use crate::db::Db;
 use crate::migrate::{self, replace_database, MIGRATIONS};
 
-/// The server tests run against: `TEST_DATABASE_URL`, else `DATABASE_URL`, else the local default.
+/// The server tests run against: `TEST_DATABASE_URL`, else the local default. `DATABASE_URL` is
+/// deliberately not used: it may point at a real (Neon) database that tests must never touch.
 /// Only its host, port and credentials are used; each test makes its own database there.
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
@@ -195,7 +195,8 @@ impl TcpProxy {
                     let upstream = upstream.clone();
                     let mut cut_signal = cut.subscribe();
                     tokio::spawn(async move {
-                        let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await
+                        else {
                             return;
                         };
                         tokio::select! {
@@ -206,7 +207,12 @@ impl TcpProxy {
                 }
             })
         };
-        Self { port, up, cut, task }
+        Self {
+            port,
+            up,
+            cut,
+            task,
+        }
     }
 
     /// Refuses new connections and cuts every open one, like a database host going away.
@@ -224,7 +230,10 @@ impl TcpProxy {
     pub fn url_for(&self, url: &str) -> String {
         let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let credentials = authority.rsplit_once('@').map(|(c, _)| format!("{c}@")).unwrap_or_default();
+        let credentials = authority
+            .rsplit_once('@')
+            .map(|(c, _)| format!("{c}@"))
+            .unwrap_or_default();
         format!("{scheme}://{credentials}127.0.0.1:{}/{path}", self.port)
     }
 }
@@ -241,7 +250,10 @@ pub fn server_address() -> String {
     let url = server_url();
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(&url);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     if host_port.contains(':') {
         host_port.to_owned()
     } else {

@@ -7,7 +7,9 @@ async fn empty_database() -> (TestDb, tokio_postgres::Client) {
     let database = TestDb::new().await;
     // Start from nothing: revert everything the template applied.
     let mut client = migrate::connect(&database.url, false).await.unwrap();
-    migrate::down(&mut client, MIGRATIONS, MIGRATIONS.len()).await.unwrap();
+    migrate::down(&mut client, MIGRATIONS, MIGRATIONS.len())
+        .await
+        .unwrap();
     (database, client)
 }
 
@@ -16,7 +18,10 @@ async fn up_applies_everything_then_nothing() {
     let (_database, mut client) = empty_database().await;
     let applied = migrate::up(&mut client, MIGRATIONS).await.unwrap();
     assert_eq!(applied.len(), MIGRATIONS.len());
-    assert!(migrate::up(&mut client, MIGRATIONS).await.unwrap().is_empty());
+    assert!(migrate::up(&mut client, MIGRATIONS)
+        .await
+        .unwrap()
+        .is_empty());
     let status = migrate::status(&mut client, MIGRATIONS).await.unwrap();
     assert!(status.iter().all(|(_, _, state)| *state == State::Applied));
 }
@@ -29,7 +34,13 @@ async fn down_reverts_the_newest_first_and_up_restores() {
     let newest: Vec<i64> = MIGRATIONS.iter().rev().take(2).map(|m| m.version).collect();
     assert_eq!(reverted, newest);
     let status = migrate::status(&mut client, MIGRATIONS).await.unwrap();
-    assert_eq!(status.iter().filter(|(_, _, s)| *s == State::Pending).count(), 2);
+    assert_eq!(
+        status
+            .iter()
+            .filter(|(_, _, s)| *s == State::Pending)
+            .count(),
+        2
+    );
     assert_eq!(migrate::up(&mut client, MIGRATIONS).await.unwrap(), {
         let mut v = newest.clone();
         v.reverse();
@@ -99,7 +110,10 @@ async fn concurrent_runners_apply_each_migration_once() {
     }
     applied.sort();
     let expected: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
-    assert_eq!(applied, expected, "each migration applied by exactly one runner");
+    assert_eq!(
+        applied, expected,
+        "each migration applied by exactly one runner"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +122,10 @@ async fn up_creates_a_missing_database() {
     let name = format!("{}_new", database.name);
     let url = migrate::replace_database(&database.url, &name);
     let mut client = migrate::connect(&url, true).await.unwrap();
-    assert_eq!(migrate::up(&mut client, MIGRATIONS).await.unwrap().len(), MIGRATIONS.len());
+    assert_eq!(
+        migrate::up(&mut client, MIGRATIONS).await.unwrap().len(),
+        MIGRATIONS.len()
+    );
     drop(client);
     let admin = database.client().await;
     admin

@@ -13,7 +13,11 @@ async fn connection_killed_by_the_server_is_replaced_without_failing_the_request
     let mut config = database.config();
     config.pool_max_size = 1;
     let db = shared::db::Db::connect_lazy(&config).unwrap();
-    let pid: i32 = db.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
+    let pid: i32 = db
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
 
     let admin = database.client().await;
     let killed: bool = admin
@@ -23,7 +27,11 @@ async fn connection_killed_by_the_server_is_replaced_without_failing_the_request
         .get(0);
     assert!(killed);
 
-    let new_pid: i32 = db.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
+    let new_pid: i32 = db
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_ne!(pid, new_pid, "the dead connection must have been replaced");
 }
 
@@ -32,7 +40,9 @@ async fn connection_cut_while_idle_is_replaced() {
     let database = TestDb::new().await;
     let proxy = TcpProxy::start(shared::testing::server_address()).await;
     let mut config = database.config();
-    config.url = proxy.url_for(secrecy::ExposeSecret::expose_secret(&config.url)).into();
+    config.url = proxy
+        .url_for(secrecy::ExposeSecret::expose_secret(&config.url))
+        .into();
     config.pool_max_size = 1;
     let db = shared::db::Db::connect_lazy(&config).unwrap();
     db.ping().await.unwrap();
@@ -42,7 +52,9 @@ async fn connection_cut_while_idle_is_replaced() {
     proxy.bring_back();
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    db.ping().await.expect("the request after the cut must succeed");
+    db.ping()
+        .await
+        .expect("the request after the cut must succeed");
 }
 
 #[tokio::test]
@@ -68,7 +80,10 @@ async fn statements_leave_no_named_prepared_statement_behind() {
     let db = database.pool();
     let name = "it's \"quoted\"; drop table users; --".to_owned();
     let row = db
-        .query_one("select $1::text as echoed, count(*) from pg_prepared_statements", &[(&name, Type::TEXT)])
+        .query_one(
+            "select $1::text as echoed, count(*) from pg_prepared_statements",
+            &[(&name, Type::TEXT)],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), name);
@@ -77,7 +92,10 @@ async fn statements_leave_no_named_prepared_statement_behind() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(prepared, 0, "query_typed must use the unnamed statement only");
+    assert_eq!(
+        prepared, 0,
+        "query_typed must use the unnamed statement only"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +103,9 @@ async fn unique_violation_is_recognised_by_constraint() {
     let database = TestDb::new().await;
     let db = database.pool();
     let insert = "insert into users (email, password_hash) values ($1, 'x')";
-    db.execute(insert, &[(&"A@example.com", Type::TEXT)]).await.unwrap();
+    db.execute(insert, &[(&"A@example.com", Type::TEXT)])
+        .await
+        .unwrap();
     let error = db
         .execute(insert, &[(&"a@EXAMPLE.com", Type::TEXT)])
         .await
@@ -97,6 +117,9 @@ async fn unique_violation_is_recognised_by_constraint() {
 async fn statement_errors_are_not_retried_or_reported_as_unavailable() {
     let database = TestDb::new().await;
     let db = database.pool();
-    let error = db.query("select * from no_such_table", &[]).await.unwrap_err();
+    let error = db
+        .query("select * from no_such_table", &[])
+        .await
+        .unwrap_err();
     assert!(matches!(error, DbError::Query(_)), "{error:?}");
 }

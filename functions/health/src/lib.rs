@@ -76,21 +76,30 @@ async fn health(State(state): State<HealthState>) -> Response {
         }
     };
     let body = HealthBody {
-        status: if latency.is_some() { "healthy" } else { "unhealthy" },
+        status: if latency.is_some() {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
         timestamp: OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION"),
         database: DatabaseStatus {
-            status: if latency.is_some() { "ok" } else { "unavailable" },
+            status: if latency.is_some() {
+                "ok"
+            } else {
+                "unavailable"
+            },
             latency_ms: latency.map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
         },
     };
     let mut response = Json(body).into_response();
     // Monitors must never see a cached answer.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static header"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("static header"),
+    );
     if latency.is_none() {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         response
