@@ -258,7 +258,7 @@ pub fn pg_config_and_tls(
     pg_config.connect_timeout(connect_timeout);
     if pg_config.get_application_name().is_none() {
         pg_config.application_name(
-            &std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tasks-api".to_owned()),
+            std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tasks-api".to_owned()),
         );
     }
     if verify {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test against a real PostgreSQL: TEST_DATABASE_URL if set, else the local default
+# server, else a throwaway one under .local/. Each test makes (and drops) its own database there;
+# DATABASE_URL is never used, so a real database is never touched.
+# Extra arguments go to the test runner (for example a test name filter).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_venv
+TEST_DATABASE_URL=$(find_or_start_pg "${TEST_DATABASE_URL:-}")
+export TEST_DATABASE_URL
+unset DATABASE_URL
+say "testing against $(redact "$TEST_DATABASE_URL")"
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast "$@"
+else
+    cargo test --workspace --no-fail-fast "$@"
+fi
