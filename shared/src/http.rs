@@ -89,8 +89,21 @@ pub fn require_content_type(
     }
 }
 
-/// Parses JSON into `T`, turning serde's message into a FastAPI-style field error with a `loc`.
+/// Parses a JSON object into `T`, turning serde's message into a FastAPI-style field error with a
+/// `loc`. Every body of this API is an object: an array is refused even though serde would map it
+/// onto a struct's fields by position.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some() && first != Some(&b'{') {
+        return Err(ApiError::Validation {
+            detail: "Request body must be a JSON object".to_owned(),
+            errors: vec![FieldError::new(
+                &["body"],
+                "Input should be a valid JSON object",
+                "type_error",
+            )],
+        });
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(json_error)?;
     Ok(parsed)
@@ -251,8 +264,21 @@ mod tests {
 
     #[test]
     fn non_object_body_is_a_type_error() {
-        let error = first_error(parse_json::<NewTask>(b"[1,2]").unwrap_err());
-        assert_eq!(error.kind, "type_error");
+        for body in [&b"[1,2]"[..], b"[\"title\"]", b"  \"text\"", b"42", b"null"] {
+            let error = first_error(parse_json::<NewTask>(body).unwrap_err());
+            assert_eq!(
+                error.kind,
+                "type_error",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_body_is_invalid_json() {
+        let error = first_error(parse_json::<NewTask>(b"").unwrap_err());
+        assert_eq!(error.kind, "json_invalid");
     }
 
     #[test]
@@ -295,4 +321,71 @@ mod tests {
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert!(bearer_token(&headers).is_err());
     }
+}
+
+/// Query-string parameters parsed into `T`; a bad value is a 422 pointing at `["query", name]`.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        parse_query(query).map(Query)
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` string (a query string or a form body).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    parse_urlencoded(query, "query")
+}
+
+/// Parses a form body; errors point at `["body", field]`.
+pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        ApiError::invalid_field(FieldError::new(
+            &["body"],
+            "Form body is not valid UTF-8",
+            "value_error",
+        ))
+    })?;
+    parse_urlencoded(text, "body")
+}
+
+fn parse_urlencoded<T: DeserializeOwned>(text: &str, place: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let message = error.inner().to_string();
+        let field = backticked_after(&message, "missing field ")
+            .or_else(|| backticked_after(&message, "unknown field "))
+            .or_else(|| {
+                let path = error.path().to_string();
+                (path != "." && path != "?").then_some(path)
+            });
+        let kind = if message.starts_with("missing field") {
+            "missing"
+        } else if message.starts_with("unknown field") {
+            "extra_forbidden"
+        } else {
+            "value_error"
+        };
+        let msg = match kind {
+            "missing" => "Field required".to_owned(),
+            "extra_forbidden" => "Extra inputs are not permitted".to_owned(),
+            _ => message,
+        };
+        let mut loc = vec![place.to_owned()];
+        loc.extend(field);
+        ApiError::Validation {
+            detail: format!("{}: {msg}", loc[1..].join("."))
+                .trim_start_matches(": ")
+                .to_owned(),
+            errors: vec![FieldError {
+                loc,
+                msg,
+                kind: kind.to_owned(),
+            }],
+        }
+    })
 }

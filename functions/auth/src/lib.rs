@@ -1,21 +1,139 @@
-//! The auth function. Its routes answer 501 problem+json until their handlers land; the paths,
-//! methods and error shape are already those of the SPEC.
+//! The auth function: accounts, sessions with access and refresh tokens, throttling, roles and
+//! password reset. Handlers live in `handlers/`; parsing of user input in `domain`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::routing::{get, patch, post};
 use axum::Router;
-use shared::config::{DatabaseConfig, JwtConfig, Source};
-use shared::routes::Function;
+use shared::auth::{AuthContext, TokenKeys};
+use shared::config::{ConfigError, DatabaseConfig, JwtConfig, Source};
+use shared::db::Db;
+
+pub mod domain;
+mod handlers;
+pub mod mailer;
+pub mod password;
+pub mod secrets;
+pub mod throttle;
+
+use domain::PasswordPolicy;
+use mailer::Mailer;
+use password::PasswordHasher;
+
+/// Settings of the auth function beyond the shared database and JWT ones.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub password_policy: PasswordPolicy,
+    /// Absolute lifetime of a session (and so of its refresh tokens).
+    pub refresh_token_ttl: Duration,
+    /// Where the reset link points (the frontend's page); the token is appended as `?token=`.
+    pub password_reset_url: String,
+    /// The first user to register with this email (case-insensitive) becomes admin, if there is
+    /// no admin yet: the first admin without touching SQL.
+    pub admin_email: Option<String>,
+}
+
+impl AuthSettings {
+    pub fn from_source(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let min_chars = match get("PASSWORD_MIN_LENGTH") {
+            None => PasswordPolicy::ABSOLUTE_MIN,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (PasswordPolicy::ABSOLUTE_MIN..=64).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: "PASSWORD_MIN_LENGTH",
+                    reason: "expected a number from 8 to 64".to_owned(),
+                })?,
+        };
+        let days = match get("REFRESH_TOKEN_EXPIRE_DAYS") {
+            None => 30,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or(ConfigError::Invalid {
+                    name: "REFRESH_TOKEN_EXPIRE_DAYS",
+                    reason: "expected a number from 1 to 365".to_owned(),
+                })?,
+        };
+        Ok(Self {
+            password_policy: PasswordPolicy { min_chars },
+            refresh_token_ttl: Duration::from_secs(days * 24 * 3600),
+            password_reset_url: get("PASSWORD_RESET_URL")
+                .unwrap_or("http://localhost:3000/reset-password")
+                .to_owned(),
+            admin_email: get("ADMIN_EMAIL").map(str::to_lowercase),
+        })
+    }
+}
+
+/// Everything a handler needs, built once per execution environment.
+#[derive(Clone)]
+pub struct AuthState {
+    pub db: Db,
+    pub keys: Arc<TokenKeys>,
+    pub hasher: PasswordHasher,
+    pub settings: Arc<AuthSettings>,
+    pub mailer: Mailer,
+}
+
+impl AuthContext for AuthState {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn token_keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+}
+
+impl AuthState {
+    pub fn new(db: Db, jwt: &JwtConfig, settings: AuthSettings) -> Self {
+        Self {
+            db,
+            keys: Arc::new(TokenKeys::new(jwt)),
+            hasher: PasswordHasher::default(),
+            settings: Arc::new(settings),
+            mailer: Mailer::Log,
+        }
+    }
+}
 
 /// Builds the function from its configuration; refuses to start without a usable JWT secret.
 pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let source = Source::new(&vars);
-    let _jwt = JwtConfig::from_source(&source)?;
+    let jwt = JwtConfig::from_source(&source)?;
+    let settings = AuthSettings::from_source(&vars)?;
     let database = DatabaseConfig::from_source(&source)?;
-    let _db = shared::lambda::database(&database, &vars).await?;
-    Ok(app())
+    let db = shared::lambda::database(&database, &vars).await?;
+    Ok(app(AuthState::new(db, &jwt, settings)))
 }
 
-pub fn app() -> Router {
-    shared::lambda::finish(shared::lambda::not_implemented_routes(Function::Auth))
+pub fn app(state: AuthState) -> Router {
+    use handlers::{account, admin, reset, session};
+    shared::lambda::finish(
+        Router::new()
+            .route("/auth/register", post(account::register))
+            .route("/auth/login", post(session::login))
+            .route("/auth/token", post(session::token))
+            .route("/auth/refresh", post(session::refresh))
+            .route("/auth/logout", post(session::logout))
+            .route("/auth/logout-all", post(session::logout_all))
+            .route("/auth/password-reset", post(reset::request))
+            .route("/auth/password-reset/confirm", post(reset::confirm))
+            .route(
+                "/users/me",
+                get(account::me)
+                    .patch(account::update_me)
+                    .delete(account::delete_me),
+            )
+            .route("/welcome", get(account::welcome))
+            .route("/users", get(admin::list_users))
+            .route("/users/{id}", patch(admin::update_user))
+            .with_state(state),
+    )
 }

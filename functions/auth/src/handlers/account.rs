@@ -1,0 +1,261 @@
+//! Registration and the caller's own account: `/auth/register`, `/users/me`, `/welcome`.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+use shared::auth::{Principal, User, USER_COLUMNS};
+use shared::error::{ApiError, FieldError, Result};
+use shared::http::{Json, SourceIp};
+use tokio_postgres::types::Type;
+
+use super::{collect, reject_invalid};
+use crate::domain::{DisplayName, Email, Password};
+use crate::password::Verified;
+use crate::throttle;
+use crate::AuthState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub async fn register(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    Json(body): Json<RegisterBody>,
+) -> Result<Response> {
+    let mut errors = Vec::new();
+    let email = collect(Email::parse(&body.email, "email"), &mut errors);
+    let password = collect(
+        Password::parse(&body.password, state.settings.password_policy, "password"),
+        &mut errors,
+    );
+    let name = match body.name.as_deref() {
+        Some(raw) => collect(DisplayName::parse(raw), &mut errors),
+        None => None,
+    };
+    reject_invalid(errors)?;
+    let (Some(email), Some(password)) = (email, password) else {
+        unreachable!("no errors means both parsed");
+    };
+
+    if let Some(ip) = &ip {
+        let key = throttle::registration_key(ip);
+        throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
+        throttle::record_failure(&state.db, &[(key, throttle::REGISTRATION)]).await?;
+    }
+
+    let hash = state.hasher.hash(password.expose()).await?;
+    let make_admin = state.settings.admin_email.as_deref() == Some(email.normalized().as_str());
+    let row = state
+        .db
+        .query_one(
+            &format!(
+                "insert into users (email, name, password_hash, role)
+                 values ($1, $2, $3,
+                         case when $4 and not exists (select 1 from users where role = 'admin')
+                              then 'admin' else 'user' end)
+                 returning {USER_COLUMNS}"
+            ),
+            &[
+                (&email.as_str(), Type::TEXT),
+                (&name.as_ref().map(DisplayName::as_str), Type::TEXT),
+                (&hash, Type::TEXT),
+                (&make_admin, Type::BOOL),
+            ],
+        )
+        .await
+        .map_err(|error| {
+            if error.is_unique_violation("users_email_key") {
+                ApiError::Conflict("Email already registered".to_owned())
+            } else {
+                error.into()
+            }
+        })?;
+    let user = User::from_row(&row);
+    tracing::info!(user_id = %user.id, role = %user.role, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, "/users/me")],
+        axum::Json(user),
+    )
+        .into_response())
+}
+
+pub async fn me(principal: Principal) -> axum::Json<User> {
+    axum::Json(principal.user)
+}
+
+#[derive(Serialize)]
+pub struct Welcome {
+    message: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_login_at: Option<time::OffsetDateTime>,
+}
+
+pub async fn welcome(principal: Principal) -> axum::Json<Welcome> {
+    let user = principal.user;
+    let who = user.name.clone().unwrap_or_else(|| user.email.clone());
+    axum::Json(Welcome {
+        message: format!("Welcome, {who}!"),
+        last_login_at: user.last_login_at,
+    })
+}
+
+/// `Some(None)` when the field is present and null, `None` when it is absent.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    current_password: Option<String>,
+}
+
+/// Checks the caller's current password; a wrong one is a 422 on `current_password`.
+async fn require_current_password(
+    state: &AuthState,
+    principal: &Principal,
+    given: Option<&str>,
+) -> Result<()> {
+    let Some(given) = given else {
+        return Err(ApiError::invalid_field(FieldError::body(
+            "current_password",
+            "Current password is required to change email or password, or to delete the account",
+            "missing",
+        )));
+    };
+    let stored: String = state
+        .db
+        .query_one(
+            "select password_hash from users where id = $1",
+            &[(&principal.user.id, Type::UUID)],
+        )
+        .await?
+        .get(0);
+    match state.hasher.verify(given, Some(stored)).await? {
+        Verified::Match { .. } => Ok(()),
+        Verified::Mismatch => Err(ApiError::invalid_field(FieldError::body(
+            "current_password",
+            "Current password is incorrect",
+            "value_error",
+        ))),
+    }
+}
+
+pub async fn update_me(
+    State(state): State<AuthState>,
+    principal: Principal,
+    Json(body): Json<UpdateMeBody>,
+) -> Result<axum::Json<User>> {
+    let mut errors = Vec::new();
+    let name = match &body.name {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => collect(DisplayName::parse(raw), &mut errors).map(Some),
+    };
+    let email = match &body.email {
+        Some(raw) => collect(Email::parse(raw, "email"), &mut errors),
+        None => None,
+    };
+    let password = match &body.password {
+        Some(raw) => collect(
+            Password::parse(raw, state.settings.password_policy, "password"),
+            &mut errors,
+        ),
+        None => None,
+    };
+    reject_invalid(errors)?;
+    if email.is_some() || password.is_some() {
+        require_current_password(&state, &principal, body.current_password.as_deref()).await?;
+    }
+    let hash = match &password {
+        Some(password) => Some(state.hasher.hash(password.expose()).await?),
+        None => None,
+    };
+    let (set_name, new_name) = match &name {
+        Some(name) => (true, name.as_ref().map(|n| n.as_str().to_owned())),
+        None => (false, None),
+    };
+    let password_changed = hash.is_some();
+    // One statement: the update, and (after a password change) the end of every other session.
+    let row = state
+        .db
+        .query_one(
+            &format!(
+                "with updated as (
+                    update users
+                       set name = case when $2 then $3 else name end,
+                           email = coalesce($4, email),
+                           password_hash = coalesce($5, password_hash),
+                           updated_at = now()
+                     where id = $1
+                    returning {USER_COLUMNS}
+                 ), ended as (
+                    update sessions set revoked_at = now()
+                     where $6 and user_id = $1 and id <> $7 and revoked_at is null
+                 )
+                 select * from updated"
+            ),
+            &[
+                (&principal.user.id, Type::UUID),
+                (&set_name, Type::BOOL),
+                (&new_name, Type::TEXT),
+                (&email.as_ref().map(Email::as_str), Type::TEXT),
+                (&hash, Type::TEXT),
+                (&password_changed, Type::BOOL),
+                (&principal.session_id, Type::UUID),
+            ],
+        )
+        .await
+        .map_err(|error| {
+            if error.is_unique_violation("users_email_key") {
+                ApiError::Conflict("Email already registered".to_owned())
+            } else {
+                error.into()
+            }
+        })?;
+    if password_changed {
+        tracing::info!(user_id = %principal.user.id, "password changed; other sessions ended");
+    }
+    Ok(axum::Json(User::from_row(&row)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeBody {
+    current_password: String,
+}
+
+pub async fn delete_me(
+    State(state): State<AuthState>,
+    principal: Principal,
+    Json(body): Json<DeleteMeBody>,
+) -> Result<StatusCode> {
+    require_current_password(&state, &principal, Some(&body.current_password)).await?;
+    // Tasks are keyed by the subject string, not a foreign key; sessions, refresh and reset tokens
+    // cascade from the user row.
+    state
+        .db
+        .execute(
+            "with tasks_gone as (delete from tasks where user_id = $1::uuid::text)
+             delete from users where id = $1",
+            &[(&principal.user.id, Type::UUID)],
+        )
+        .await?;
+    tracing::info!(user_id = %principal.user.id, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

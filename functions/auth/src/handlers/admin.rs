@@ -1,0 +1,214 @@
+//! Administration: `GET /users` (paginated) and `PATCH /users/{id}` (role, disabled). Admins only.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use shared::auth::{Principal, User};
+use shared::error::{ApiError, FieldError, Result};
+use shared::http::{Json, Query};
+use time::OffsetDateTime;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::AuthState;
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+
+fn require_admin(principal: &Principal) -> Result<()> {
+    if principal.user.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Administrator role required".to_owned(),
+        ))
+    }
+}
+
+#[derive(Serialize)]
+pub struct AdminUser {
+    #[serde(flatten)]
+    user: User,
+    disabled: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Opaque page cursor: the (created_at, id) of the last user of the previous page.
+fn encode_cursor(created_at: OffsetDateTime, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{id}", created_at.unix_timestamp_nanos()))
+}
+
+fn decode_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+    let (nanos, id) = text.split_once(':')?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
+    Some((at, id.parse().ok()?))
+}
+
+pub async fn list_users(
+    State(state): State<AuthState>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_field(FieldError::new(
+                    &["query", "limit"],
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                    "value_error",
+                ))
+            })?,
+    };
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
+            ApiError::invalid_field(FieldError::new(
+                &["query", "cursor"],
+                "cursor is not valid",
+                "value_error",
+            ))
+        })?),
+    };
+    let (after_at, after_id) = after.unzip();
+    let rows = state
+        .db
+        .query(
+            "select id, email, name, role, created_at, updated_at, last_login_at, disabled,
+                    (select count(*) from users) as total
+               from users
+              where $1::timestamptz is null or (created_at, id) > ($1, $2)
+              order by created_at, id
+              limit $3",
+            &[
+                (&after_at, Type::TIMESTAMPTZ),
+                (&after_id, Type::UUID),
+                (&(limit + 1), Type::INT8),
+            ],
+        )
+        .await?;
+    let total: i64 = rows.first().map(|row| row.get(8)).unwrap_or(0);
+    let has_more = rows.len() as i64 > limit;
+    let page: Vec<AdminUser> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|row| AdminUser {
+            user: User::from_row(row),
+            disabled: row.get(7),
+        })
+        .collect();
+    let mut response = axum::Json(&page).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let (true, Some(last)) = (has_more, page.last()) {
+        let link = format!(
+            "</users?limit={limit}&cursor={}>; rel=\"next\"",
+            encode_cursor(last.user.created_at, last.user.id)
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserBody {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+pub async fn update_user(
+    State(state): State<AuthState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateUserBody>,
+) -> Result<axum::Json<AdminUser>> {
+    require_admin(&principal)?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::not_found("User not found"))?;
+    let role = body.role.map(Role::as_str);
+    // A transaction under an advisory lock, so two admins demoting each other at once cannot leave
+    // the service with no admin; each statement sees the other's committed change.
+    let mut client = state.db.client().await?;
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(shared::db::DbError::Query)?;
+    transaction
+        .execute_typed("select pg_advisory_xact_lock(7461737)", &[])
+        .await
+        .map_err(shared::db::DbError::Query)?;
+    let row = transaction
+        .query_typed(
+            "with target as (select id, role, disabled from users where id = $1),
+                  others as (select count(*) as n from users where id <> $1 and role = 'admin' and not disabled)
+             update users u
+                set role = coalesce($2, u.role),
+                    disabled = coalesce($3, u.disabled),
+                    updated_at = now()
+               from target, others
+              where u.id = target.id
+                and (coalesce($2, target.role) = 'admin' and not coalesce($3, target.disabled)
+                     or not (target.role = 'admin' and not target.disabled)
+                     or others.n > 0)
+             returning u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at, u.disabled",
+            &[(&id, Type::UUID), (&role, Type::TEXT), (&body.disabled, Type::BOOL)],
+        )
+        .await
+        .map_err(shared::db::DbError::Query)?;
+    let Some(row) = row.first() else {
+        let exists = !transaction
+            .query_typed("select 1 from users where id = $1", &[(&id, Type::UUID)])
+            .await
+            .map_err(shared::db::DbError::Query)?
+            .is_empty();
+        return Err(if exists {
+            ApiError::Conflict(
+                "The last active administrator cannot be demoted or disabled".to_owned(),
+            )
+        } else {
+            ApiError::not_found("User not found")
+        });
+    };
+    if body.disabled == Some(true) {
+        // A disabled user's sessions end now (tokens already fail the per-request check).
+        transaction
+            .execute_typed(
+                "update sessions set revoked_at = now() where user_id = $1 and revoked_at is null",
+                &[(&id, Type::UUID)],
+            )
+            .await
+            .map_err(shared::db::DbError::Query)?;
+    }
+    let user = AdminUser {
+        user: User::from_row(row),
+        disabled: row.get(7),
+    };
+    transaction
+        .commit()
+        .await
+        .map_err(shared::db::DbError::Query)?;
+    tracing::info!(admin = %principal.user.id, user = %id, role = ?role, disabled = ?body.disabled, "user updated by admin");
+    Ok(axum::Json(user))
+}

@@ -1,0 +1,143 @@
+//! Password reset: `/auth/password-reset` always answers 202 (no account enumeration) and mails a
+//! single-use link valid 15 minutes; `/auth/password-reset/confirm` sets the new password and ends
+//! every session.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::error::{ApiError, ErrorChain, FieldError, Result};
+use shared::http::{Json, SourceIp};
+use tokio_postgres::types::Type;
+
+use crate::domain::{Email, Password};
+use crate::secrets::{new_token, token_hash};
+use crate::{throttle, AuthState};
+
+pub const RESET_TOKEN_MINUTES: f64 = 15.0;
+
+#[derive(Serialize)]
+pub struct Accepted {
+    detail: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    email: String,
+}
+
+pub async fn request(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    Json(body): Json<RequestBody>,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    let email = Email::parse(&body.email, "email").map_err(ApiError::invalid_field)?;
+    if let Some(ip) = &ip {
+        // Reset mails are throttled per address like registrations, so the endpoint cannot be used
+        // to flood someone's inbox.
+        let key = format!("reset:{ip}");
+        throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
+        throttle::record_failure(&state.db, &[(key, throttle::REGISTRATION)]).await?;
+    }
+    let (token, hash) = new_token();
+    let recipient = state
+        .db
+        .query_opt(
+            "insert into password_reset_tokens (token_hash, user_id, expires_at)
+             select $1, id, now() + make_interval(mins => $3)
+               from users where lower(email) = lower($2) and not disabled
+             returning (select email from users where id = user_id)",
+            &[
+                (&hash, Type::BYTEA),
+                (&email.as_str(), Type::TEXT),
+                (&(RESET_TOKEN_MINUTES as i32), Type::INT4),
+            ],
+        )
+        .await?;
+    if let Some(row) = recipient {
+        let to: String = row.get(0);
+        let separator = if state.settings.password_reset_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let link = format!(
+            "{}{separator}token={token}",
+            state.settings.password_reset_url
+        );
+        if let Err(error) = state.mailer.send_password_reset(&to, &link).await {
+            // Still 202: the answer must not depend on whether the account exists.
+            tracing::error!(error = %ErrorChain(&error), "password reset mail could not be sent");
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            detail: "If that address is registered, a password reset link has been sent",
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    token: String,
+    new_password: String,
+}
+
+pub async fn confirm(
+    State(state): State<AuthState>,
+    Json(body): Json<ConfirmBody>,
+) -> Result<axum::Json<Accepted>> {
+    let password = Password::parse(
+        &body.new_password,
+        state.settings.password_policy,
+        "new_password",
+    )
+    .map_err(ApiError::invalid_field)?;
+    let invalid = || {
+        ApiError::invalid_field(FieldError::body(
+            "token",
+            "Invalid or expired reset token",
+            "value_error",
+        ))
+    };
+    if body.token.is_empty() || body.token.len() > 256 {
+        return Err(invalid());
+    }
+    let hash = state.hasher.hash(password.expose()).await?;
+    // One statement: spend the token, set the password, end every session, clear the lock.
+    let reset = state
+        .db
+        .query_opt(
+            "with spent as (
+                update password_reset_tokens set used_at = now()
+                 where token_hash = $1 and used_at is null and expires_at > now()
+                returning user_id
+             ), changed as (
+                update users set password_hash = $2, updated_at = now()
+                 where id = (select user_id from spent) and not disabled
+                returning id, email
+             ), ended as (
+                update sessions set revoked_at = now()
+                 where user_id = (select id from changed) and revoked_at is null
+             ), unlocked as (
+                delete from login_throttle
+                 where key = 'account:' || (select lower(email) from changed)
+             ), others as (
+                update password_reset_tokens set used_at = now()
+                 where user_id = (select id from changed) and used_at is null
+             )
+             select id from changed",
+            &[(&token_hash(&body.token), Type::BYTEA), (&hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = reset else {
+        return Err(invalid());
+    };
+    let user_id: uuid::Uuid = row.get(0);
+    tracing::info!(%user_id, "password reset; every session ended");
+    Ok(axum::Json(Accepted {
+        detail: "Password has been reset; sign in with the new password",
+    }))
+}

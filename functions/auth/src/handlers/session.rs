@@ -1,0 +1,338 @@
+//! Signing in and out: `/auth/login`, `/auth/token` (OAuth2 form), `/auth/refresh`, `/auth/logout`,
+//! `/auth/logout-all`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::auth::AccessClaims;
+use shared::error::{ApiError, FieldError, Result};
+use shared::http::{bearer_token, parse_form, require_content_type, Json, LimitedBody, SourceIp};
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::domain::Email;
+use crate::password::Verified;
+use crate::secrets::{new_token, token_hash};
+use crate::{throttle, AuthState};
+
+/// One message for unknown email and wrong password, so neither reveals which accounts exist.
+const BAD_CREDENTIALS: &str = "Incorrect email or password";
+/// Longest password we even try to verify; longer ones cannot exist under the policy.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Serialize)]
+pub struct TokenPair {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> Result<axum::Json<TokenPair>> {
+    let email = Email::parse(&body.email, "email").map_err(ApiError::invalid_field)?;
+    sign_in(
+        &state,
+        &email,
+        &body.password,
+        ip.as_deref(),
+        user_agent(&headers),
+    )
+    .await
+}
+
+/// The OAuth2 token endpoint (form-encoded), as FastAPI's `OAuth2PasswordRequestForm` clients and
+/// Swagger's "Authorize" send it. `scope`, `client_id` and `client_secret` are accepted and ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenForm {
+    #[serde(default)]
+    grant_type: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    scope: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_id: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_secret: Option<String>,
+}
+
+pub async fn token(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+    LimitedBody(bytes): LimitedBody,
+) -> Result<axum::Json<TokenPair>> {
+    require_content_type(
+        &headers,
+        |media| media == "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded",
+    )?;
+    let agent = user_agent(&headers);
+    let form: TokenForm = parse_form(&bytes)?;
+    let missing =
+        |field: &str| ApiError::invalid_field(FieldError::body(field, "Field required", "missing"));
+    match form.grant_type.as_deref().unwrap_or("password") {
+        "password" => {
+            let username = form.username.ok_or_else(|| missing("username"))?;
+            let password = form.password.ok_or_else(|| missing("password"))?;
+            let email = Email::parse(&username, "username").map_err(ApiError::invalid_field)?;
+            sign_in(&state, &email, &password, ip.as_deref(), agent).await
+        }
+        "refresh_token" => {
+            let token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
+            rotate(&state, &token).await
+        }
+        _ => Err(ApiError::invalid_field(FieldError::body(
+            "grant_type",
+            "Unsupported grant_type; use password or refresh_token",
+            "value_error",
+        ))),
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|agent| truncate(agent, 512))
+}
+
+fn truncate(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}
+
+/// Checks the credentials under the account and source-IP throttles, then opens a session.
+async fn sign_in(
+    state: &AuthState,
+    email: &Email,
+    password: &str,
+    ip: Option<&str>,
+    agent: Option<&str>,
+) -> Result<axum::Json<TokenPair>> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+    }
+    let account_key = throttle::account_key(&email.normalized());
+    let mut keys = vec![account_key.clone()];
+    keys.extend(ip.map(throttle::ip_key));
+
+    // One round trip: the user (if any) and any lock on the account or the address.
+    let row = state
+        .db
+        .query_one(
+            "select u.id, u.password_hash, u.role, u.disabled,
+                    (select ceil(extract(epoch from max(locked_until) - now()))::int8
+                       from login_throttle where key = any($2) and locked_until > now())
+               from (select 1) as one
+               left join users u on lower(u.email) = lower($1)",
+            &[(&email.as_str(), Type::TEXT), (&keys, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    if let Some(seconds) = row.get::<_, Option<i64>>(4) {
+        // Even the right password is refused while locked.
+        return Err(throttle::too_many(seconds));
+    }
+    let user_id: Option<Uuid> = row.get(0);
+    let stored: Option<String> = row.get(1);
+    let disabled = row.get::<_, Option<bool>>(3).unwrap_or(false);
+    let verified = state.hasher.verify(password, stored).await?;
+    let (Verified::Match { rehash }, Some(user_id), false) = (verified, user_id, disabled) else {
+        let mut failures = vec![(account_key, throttle::ACCOUNT)];
+        failures.extend(ip.map(|ip| (throttle::ip_key(ip), throttle::SOURCE_IP)));
+        throttle::record_failure(&state.db, &failures).await?;
+        return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+    };
+    let role: String = row.get(2);
+
+    let (refresh_token, refresh_hash) = new_token();
+    let ttl_secs = state.settings.refresh_token_ttl.as_secs_f64();
+    // One statement: the session, its first refresh token, last_login_at, a transparent re-hash,
+    // and the account's failure count cleared.
+    let session_id: Uuid = state
+        .db
+        .query_one(
+            "with session as (
+                insert into sessions (user_id, expires_at, user_agent, source_ip)
+                values ($1, now() + make_interval(secs => $2), $3, $4)
+                returning id, expires_at
+             ), refresh as (
+                insert into refresh_tokens (token_hash, session_id, expires_at)
+                select $5, id, expires_at from session
+             ), login as (
+                update users set last_login_at = now(), password_hash = coalesce($6, password_hash)
+                 where id = $1
+             ), cleared as (
+                delete from login_throttle where key = $7
+             )
+             select id from session",
+            &[
+                (&user_id, Type::UUID),
+                (&ttl_secs, Type::FLOAT8),
+                (&agent, Type::TEXT),
+                (&ip, Type::TEXT),
+                (&refresh_hash, Type::BYTEA),
+                (&rehash, Type::TEXT),
+                (&account_key, Type::TEXT),
+            ],
+        )
+        .await?
+        .get(0);
+    tracing::info!(%user_id, %session_id, rehashed = rehash.is_some(), "signed in");
+    token_pair(state, &user_id, session_id, &role, refresh_token)
+}
+
+fn token_pair(
+    state: &AuthState,
+    user_id: &Uuid,
+    session_id: Uuid,
+    role: &str,
+    refresh_token: String,
+) -> Result<axum::Json<TokenPair>> {
+    let access_token = state.keys.issue(&user_id.to_string(), session_id, role)?;
+    Ok(axum::Json(TokenPair {
+        access_token,
+        token_type: "bearer",
+        expires_in: state.keys.ttl().as_secs(),
+        refresh_token,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(state): State<AuthState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<axum::Json<TokenPair>> {
+    rotate(&state, &body.refresh_token).await
+}
+
+/// Spends `presented` and issues the next token of its session. Presenting a spent token again
+/// means it leaked: the whole session is revoked.
+async fn rotate(state: &AuthState, presented: &str) -> Result<axum::Json<TokenPair>> {
+    let invalid = || ApiError::unauthorized("Invalid or expired refresh token");
+    if presented.is_empty() || presented.len() > 256 {
+        return Err(invalid());
+    }
+    let presented_hash = token_hash(presented);
+    let (next_token, next_hash) = new_token();
+    // Spending is one conditional update: of two concurrent refreshes with the same token, exactly
+    // one finds it unspent.
+    let rotated = state
+        .db
+        .query_opt(
+            "with spent as (
+                update refresh_tokens rt set spent_at = now()
+                  from sessions s join users u on u.id = s.user_id
+                 where rt.token_hash = $1 and rt.spent_at is null and rt.expires_at > now()
+                   and s.id = rt.session_id and s.revoked_at is null and s.expires_at > now()
+                   and not u.disabled
+                returning rt.session_id, s.user_id, u.role, s.expires_at
+             ), issued as (
+                insert into refresh_tokens (token_hash, session_id, expires_at)
+                select $2, session_id, expires_at from spent
+             ), touched as (
+                update sessions set last_used_at = now() where id in (select session_id from spent)
+             )
+             select session_id, user_id, role from spent",
+            &[(&presented_hash, Type::BYTEA), (&next_hash, Type::BYTEA)],
+        )
+        .await?;
+    if let Some(row) = rotated {
+        let (session_id, user_id, role): (Uuid, Uuid, String) =
+            (row.get(0), row.get(1), row.get(2));
+        return token_pair(state, &user_id, session_id, &role, next_token);
+    }
+    let revoked = state
+        .db
+        .query_opt(
+            "update sessions set revoked_at = now()
+              where id = (select session_id from refresh_tokens where token_hash = $1 and spent_at is not null)
+                and revoked_at is null
+             returning id, user_id",
+            &[(&presented_hash, Type::BYTEA)],
+        )
+        .await?;
+    if let Some(row) = revoked {
+        let (session_id, user_id): (Uuid, Uuid) = (row.get(0), row.get(1));
+        tracing::warn!(%session_id, %user_id, "spent refresh token presented again; session revoked");
+    }
+    Err(invalid())
+}
+
+/// The caller's verified token claims and user id; the session itself is checked by the statement
+/// that uses it, so logout costs one round trip.
+fn claims_of(state: &AuthState, headers: &HeaderMap) -> Result<(AccessClaims, Uuid)> {
+    let claims = state.keys.verify(bearer_token(headers)?)?;
+    let user_id = claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+    Ok((claims, user_id))
+}
+
+pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
+    let (claims, user_id) = claims_of(&state, &headers)?;
+    let ended = state
+        .db
+        .execute(
+            "update sessions set revoked_at = now()
+              where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()",
+            &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
+        )
+        .await?;
+    if ended == 0 {
+        return Err(ApiError::unauthorized(
+            "Session has ended; please log in again",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
+    let (claims, user_id) = claims_of(&state, &headers)?;
+    let ended = state
+        .db
+        .execute(
+            "update sessions set revoked_at = now()
+              where user_id = $2 and revoked_at is null
+                and exists (select 1 from sessions current join users u on u.id = current.user_id
+                             where current.id = $1 and current.user_id = $2 and current.revoked_at is null
+                               and current.expires_at > now() and not u.disabled)",
+            &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
+        )
+        .await?;
+    if ended == 0 {
+        return Err(ApiError::unauthorized(
+            "Session has ended; please log in again",
+        ));
+    }
+    tracing::info!(%user_id, sessions = ended, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}

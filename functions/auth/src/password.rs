@@ -1,0 +1,167 @@
+//! Password hashing: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), PHC strings,
+//! always on the blocking pool so a hash never stalls the async worker.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// OWASP Password Storage Cheat Sheet, argon2id option 2: 19 MiB, 2 iterations, 1 lane.
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+/// What checking a password found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// Right password; `rehash` is the password hashed at today's parameters when the stored hash
+    /// used older ones (store it in place of the old hash).
+    Match {
+        rehash: Option<String>,
+    },
+    Mismatch,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+}
+
+impl Default for PasswordHasher {
+    fn default() -> Self {
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
+            .expect("valid argon2 parameters");
+        Self {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        }
+    }
+}
+
+impl PasswordHasher {
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`.
+    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let argon2 = self.argon2.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_blocking(&argon2, &password)).await?
+    }
+
+    /// Checks `candidate` against `stored`. With no stored hash (unknown email) the same work is done
+    /// against a throwaway hash, so the answer takes as long as for a wrong password.
+    pub async fn verify(
+        &self,
+        candidate: &str,
+        stored: Option<String>,
+    ) -> anyhow::Result<Verified> {
+        let argon2 = self.argon2.clone();
+        let candidate = candidate.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let Some(stored) = stored else {
+                hash_blocking(&argon2, &candidate)?;
+                return Ok(Verified::Mismatch);
+            };
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                tracing::error!("a stored password hash is not a valid PHC string");
+                hash_blocking(&argon2, &candidate)?;
+                return Ok(Verified::Mismatch);
+            };
+            // Verify with the parameters recorded in the hash, whatever today's are.
+            if Argon2::default()
+                .verify_password(candidate.as_bytes(), &parsed)
+                .is_err()
+            {
+                return Ok(Verified::Mismatch);
+            }
+            let rehash = if is_current(&parsed) {
+                None
+            } else {
+                Some(hash_blocking(&argon2, &candidate)?)
+            };
+            Ok(Verified::Match { rehash })
+        })
+        .await?
+    }
+}
+
+fn hash_blocking(argon2: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("hashing a password: {error}"))
+}
+
+/// True when the hash uses argon2id at today's version and parameters.
+fn is_current(hash: &PasswordHash<'_>) -> bool {
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && params.m_cost() == MEMORY_KIB
+        && params.t_cost() == ITERATIONS
+        && params.p_cost() == PARALLELISM
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_is_argon2id_phc_at_owasp_parameters() {
+        let hash = PasswordHasher::default()
+            .hash("correct horse")
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+    }
+
+    #[tokio::test]
+    async fn right_and_wrong_passwords() {
+        let hasher = PasswordHasher::default();
+        let hash = hasher.hash("correct horse").await.unwrap();
+        assert_eq!(
+            hasher
+                .verify("correct horse", Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verified::Match { rehash: None }
+        );
+        assert_eq!(
+            hasher.verify("wrong horse", Some(hash)).await.unwrap(),
+            Verified::Mismatch
+        );
+        assert_eq!(
+            hasher.verify("anything", None).await.unwrap(),
+            Verified::Mismatch
+        );
+        assert_eq!(
+            hasher
+                .verify("anything", Some("not a phc string".into()))
+                .await
+                .unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn weaker_old_hash_is_rehashed_on_a_match() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        );
+        let old = hash_blocking(&weak, "correct horse").unwrap();
+        let hasher = PasswordHasher::default();
+        let Verified::Match { rehash: Some(new) } =
+            hasher.verify("correct horse", Some(old)).await.unwrap()
+        else {
+            panic!("expected a rehash");
+        };
+        assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(
+            hasher.verify("correct horse", Some(new)).await.unwrap(),
+            Verified::Match { rehash: None }
+        );
+    }
+}
