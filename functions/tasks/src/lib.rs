@@ -1,21 +1,64 @@
-//! The tasks function. Its routes answer 501 problem+json until their handlers land; the paths,
-//! methods and error shape are already those of the SPEC.
+//! The tasks function: per-user CRUD under `/api/{user_id}/tasks`, with strict isolation (every
+//! statement carries `user_id = $1`), filtering, search and keyset pagination. Each operation is one
+//! round trip: the caller's session check is folded into the task statement.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use axum::routing::{get, patch};
 use axum::Router;
+use shared::secrecy::ExposeSecret;
+use shared::auth::TokenKeys;
 use shared::config::{DatabaseConfig, JwtConfig, Source};
-use shared::routes::Function;
+use shared::db::Db;
+
+pub mod caller;
+pub mod domain;
+mod handlers;
+pub mod listing;
+
+use caller::BetterAuthKey;
+
+
+#[derive(Clone)]
+pub struct TasksState {
+    pub db: Db,
+    pub keys: Arc<TokenKeys>,
+    pub better_auth: Option<Arc<BetterAuthKey>>,
+}
+
+impl TasksState {
+    pub fn new(db: Db, jwt: &JwtConfig) -> Self {
+        Self {
+            db,
+            keys: Arc::new(TokenKeys::new(jwt)),
+            better_auth: jwt
+                .better_auth_secret
+                .as_ref()
+                .map(|secret| Arc::new(BetterAuthKey::new(secret.expose_secret().as_bytes()))),
+        }
+    }
+}
 
 /// Builds the function from its configuration; refuses to start without a usable JWT secret.
 pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let source = Source::new(&vars);
-    let _jwt = JwtConfig::from_source(&source)?;
+    let jwt = JwtConfig::from_source(&source)?;
     let database = DatabaseConfig::from_source(&source)?;
-    let _db = shared::lambda::database(&database, &vars).await?;
-    Ok(app())
+    let db = shared::lambda::database(&database, &vars).await?;
+    Ok(app(TasksState::new(db, &jwt)))
 }
 
-pub fn app() -> Router {
-    shared::lambda::finish(shared::lambda::not_implemented_routes(Function::Tasks))
+pub fn app(state: TasksState) -> Router {
+    use handlers::*;
+    shared::lambda::finish(
+        Router::new()
+            .route("/api/{user_id}/tasks", get(list_tasks).post(create_task))
+            .route(
+                "/api/{user_id}/tasks/{id}",
+                get(get_task).put(replace_task).patch(update_task).delete(delete_task),
+            )
+            .route("/api/{user_id}/tasks/{id}/complete", patch(complete_task))
+            .with_state(state),
+    )
 }

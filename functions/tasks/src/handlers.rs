@@ -1,0 +1,475 @@
+//! Task handlers. Every statement starts with the `caller` CTE, which checks our own tokens'
+//! session (revoked, expired, disabled user) in the same round trip as the task work, and every
+//! statement restricts rows with `user_id = $1`, so no statement can touch another user's tasks.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+use shared::error::{ApiError, FieldError, Result};
+use shared::http::{is_json_media_type, parse_json, require_content_type, Json, LimitedBody, Query};
+use time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+
+use crate::caller::Caller;
+use crate::domain::{parse_task_id, TaskDescription, TaskTitle};
+use crate::listing::{After, ListParams, RawListQuery, SortKey};
+use crate::TasksState;
+
+/// `$1` subject, `$2` session id and `$3` user id (both null for Better Auth tokens). `live` is
+/// false when the session is revoked or expired, or the user disabled or deleted.
+macro_rules! with_caller {
+    ($($statement:expr),+ $(,)?) => {
+        concat!(
+            "with caller as (
+                select $2::uuid is null or exists (
+                    select 1 from sessions s join users u on u.id = s.user_id
+                     where s.id = $2 and s.user_id = $3 and s.revoked_at is null
+                       and s.expires_at > now() and not u.disabled) as live
+             ) ",
+            $($statement),+
+        )
+    };
+}
+
+#[derive(Debug, Serialize)]
+pub struct Task {
+    id: i64,
+    user_id: String,
+    title: String,
+    description: Option<String>,
+    completed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl Task {
+    /// Reads the task columns that follow `live` (column 0); `None` when the task is absent.
+    fn from_row(row: &Row) -> Option<Self> {
+        Some(Self {
+            id: row.get::<_, Option<i64>>(1)?,
+            user_id: row.get(2),
+            title: row.get(3),
+            description: row.get(4),
+            completed: row.get(5),
+            created_at: row.get(6),
+            updated_at: row.get(7),
+        })
+    }
+}
+
+fn session_ended() -> ApiError {
+    ApiError::unauthorized("Session has ended; please log in again")
+}
+
+fn task_not_found() -> ApiError {
+    ApiError::not_found("Task not found")
+}
+
+/// The path's `{user_id}` must be the caller's own subject.
+fn own_subject(caller: &Caller, user_id: &str) -> Result<()> {
+    if caller.subject == user_id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Access forbidden: user_id mismatch".to_owned()))
+    }
+}
+
+fn path_error(_: PathRejection) -> ApiError {
+    ApiError::invalid_field(FieldError::new(&["path"], "Invalid path parameter", "value_error"))
+}
+
+/// Runs a statement whose first column is `live` and whose other columns are a task (or nulls).
+async fn one_task(state: &TasksState, sql: &str, caller: &Caller, extra: &[(&(dyn ToSql + Sync), Type)]) -> Result<Task> {
+    let (session, user) = caller.session.unzip();
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+        (&caller.subject, Type::TEXT),
+        (&session, Type::UUID),
+        (&user, Type::UUID),
+    ];
+    params.extend(extra.iter().map(|(value, kind)| (*value, kind.clone())));
+    let row = state.db.query_one(sql, &params).await?;
+    if !row.get::<_, bool>(0) {
+        return Err(session_ended());
+    }
+    Task::from_row(&row).ok_or_else(task_not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+fn parse_new(body: &NewTask) -> Result<(TaskTitle, Option<TaskDescription>)> {
+    let mut errors = Vec::new();
+    let title = TaskTitle::parse(&body.title).map_err(|e| errors.push(e)).ok();
+    let description = match &body.description {
+        Some(raw) => TaskDescription::parse(raw).map_err(|e| errors.push(e)).ok(),
+        None => None,
+    };
+    match (title, errors.is_empty()) {
+        (Some(title), true) => Ok((title, description)),
+        _ => Err(ApiError::Validation {
+            detail: errors[0].msg.clone(),
+            errors,
+        }),
+    }
+}
+
+pub async fn create_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    Json(body): Json<NewTask>,
+) -> Result<Response> {
+    let Path(user_id) = path.map_err(path_error)?;
+    own_subject(&caller, &user_id)?;
+    let (title, description) = parse_new(&body)?;
+    let completed = body.completed.unwrap_or(false);
+    let task = one_task(
+        &state,
+        with_caller!(
+            ", created as (
+                insert into tasks (user_id, title, description, completed)
+                select $1, $4, $5, $6 from caller where live
+                returning id, user_id, title, description, completed, created_at, updated_at
+             )
+             select caller.live, created.* from caller left join created on true"
+        ),
+        &caller,
+        &[
+            (&title.as_str(), Type::TEXT),
+            (&description.as_ref().map(TaskDescription::as_str), Type::TEXT),
+            (&completed, Type::BOOL),
+        ],
+    )
+    .await?;
+    let location = format!("/api/{}/tasks/{}", encode_segment(&user_id), task.id);
+    let mut response = (StatusCode::CREATED, axum::Json(task)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// Percent-encodes one path segment (subjects from Better Auth may hold any character).
+fn encode_segment(segment: &str) -> String {
+    form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+type TaskPath = Result<Path<(String, String)>, PathRejection>;
+
+fn task_path(caller: &Caller, path: TaskPath) -> Result<i64> {
+    let Path((user_id, id)) = path.map_err(path_error)?;
+    own_subject(caller, &user_id)?;
+    parse_task_id(&id)
+}
+
+pub async fn get_task(State(state): State<TasksState>, caller: Caller, path: TaskPath) -> Result<axum::Json<Task>> {
+    let id = task_path(&caller, path)?;
+    let task = one_task(
+        &state,
+        with_caller!(
+            "select caller.live, t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+               from caller left join tasks t on caller.live and t.user_id = $1 and t.id = $4"
+        ),
+        &caller,
+        &[(&id, Type::INT8)],
+    )
+    .await?;
+    Ok(axum::Json(task))
+}
+
+pub async fn replace_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: TaskPath,
+    Json(body): Json<NewTask>,
+) -> Result<axum::Json<Task>> {
+    let id = task_path(&caller, path)?;
+    let (title, description) = parse_new(&body)?;
+    let task = one_task(
+        &state,
+        with_caller!(
+            ", changed as (
+                update tasks t
+                   set title = $5, description = $6, completed = coalesce($7, t.completed),
+                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
+                  from caller
+                 where caller.live and t.user_id = $1 and t.id = $4
+                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+             )
+             select caller.live, changed.* from caller left join changed on true"
+        ),
+        &caller,
+        &[
+            (&id, Type::INT8),
+            (&title.as_str(), Type::TEXT),
+            (&description.as_ref().map(TaskDescription::as_str), Type::TEXT),
+            (&body.completed, Type::BOOL),
+        ],
+    )
+    .await?;
+    Ok(axum::Json(task))
+}
+
+/// `Some(None)` when the field is present and null, `None` when it is absent.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskChanges {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+pub async fn update_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: TaskPath,
+    Json(body): Json<TaskChanges>,
+) -> Result<axum::Json<Task>> {
+    let id = task_path(&caller, path)?;
+    let mut errors = Vec::new();
+    let title = match &body.title {
+        Some(raw) => TaskTitle::parse(raw).map_err(|e| errors.push(e)).ok(),
+        None => None,
+    };
+    let description = match &body.description {
+        Some(Some(raw)) => TaskDescription::parse(raw).map_err(|e| errors.push(e)).ok().map(Some),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if let Some(first) = errors.first() {
+        return Err(ApiError::Validation {
+            detail: first.msg.clone(),
+            errors,
+        });
+    }
+    let set_description = description.is_some();
+    let description = description.flatten();
+    let task = one_task(
+        &state,
+        with_caller!(
+            ", changed as (
+                update tasks t
+                   set title = coalesce($5, t.title),
+                       description = case when $6 then $7 else t.description end,
+                       completed = coalesce($8, t.completed),
+                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
+                  from caller
+                 where caller.live and t.user_id = $1 and t.id = $4
+                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+             )
+             select caller.live, changed.* from caller left join changed on true"
+        ),
+        &caller,
+        &[
+            (&id, Type::INT8),
+            (&title.as_ref().map(TaskTitle::as_str), Type::TEXT),
+            (&set_description, Type::BOOL),
+            (&description.as_ref().map(TaskDescription::as_str), Type::TEXT),
+            (&body.completed, Type::BOOL),
+        ],
+    )
+    .await?;
+    Ok(axum::Json(task))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteBody {
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+/// No body toggles; `{"completed": true|false}` sets.
+pub async fn complete_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: TaskPath,
+    headers: HeaderMap,
+    LimitedBody(bytes): LimitedBody,
+) -> Result<axum::Json<Task>> {
+    let id = task_path(&caller, path)?;
+    let completed = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        require_content_type(&headers, is_json_media_type, "application/json")?;
+        parse_json::<CompleteBody>(&bytes)?.completed
+    };
+    let task = one_task(
+        &state,
+        with_caller!(
+            ", changed as (
+                update tasks t
+                   set completed = coalesce($5, not t.completed),
+                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
+                  from caller
+                 where caller.live and t.user_id = $1 and t.id = $4
+                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+             )
+             select caller.live, changed.* from caller left join changed on true"
+        ),
+        &caller,
+        &[(&id, Type::INT8), (&completed, Type::BOOL)],
+    )
+    .await?;
+    Ok(axum::Json(task))
+}
+
+pub async fn delete_task(State(state): State<TasksState>, caller: Caller, path: TaskPath) -> Result<StatusCode> {
+    let id = task_path(&caller, path)?;
+    let (session, user) = caller.session.unzip();
+    let row = state
+        .db
+        .query_one(
+            with_caller!(
+                ", deleted as (
+                    delete from tasks t using caller
+                     where caller.live and t.user_id = $1 and t.id = $4
+                    returning t.id
+                 )
+                 select caller.live, deleted.id from caller left join deleted on true"
+            ),
+            &[
+                (&caller.subject, Type::TEXT),
+                (&session, Type::UUID),
+                (&user, Type::UUID),
+                (&id, Type::INT8),
+            ],
+        )
+        .await?;
+    if !row.get::<_, bool>(0) {
+        return Err(session_ended());
+    }
+    match row.get::<_, Option<i64>>(1) {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(task_not_found()),
+    }
+}
+
+/// The listing statement for one sort order (the column and direction cannot be parameters).
+fn list_statement(sort: crate::listing::Sort) -> &'static str {
+    macro_rules! listing {
+        ($column:literal, $cmp:literal, $dir:literal, $after:literal) => {
+            with_caller!(concat!(
+                "select caller.live, page.id, page.user_id, page.title, page.description, page.completed,
+                        page.created_at, page.updated_at,
+                        case when caller.live then (
+                            select count(*) from tasks c
+                             where c.user_id = $1
+                               and ($4::bool is null or c.completed = $4)
+                               and ($5::text is null
+                                    or lower(c.title || ' ' || coalesce(c.description, '')) like '%' || lower($5) || '%')
+                        ) end
+                   from caller
+                   left join lateral (
+                        select * from tasks t
+                         where caller.live and t.user_id = $1
+                           and ($4::bool is null or t.completed = $4)
+                           and ($5::text is null
+                                or lower(t.title || ' ' || coalesce(t.description, '')) like '%' || lower($5) || '%')
+                           and ($6::int8 is null or (t.", $column, ", t.id) ", $cmp, " (", $after, ", $6))
+                         order by t.", $column, " ", $dir, ", t.id ", $dir, "
+                         limit $9
+                   ) page on true
+                  order by page.", $column, " ", $dir, ", page.id ", $dir
+            ))
+        };
+    }
+    match (sort.key, sort.descending) {
+        (SortKey::CreatedAt, false) => listing!("created_at", ">", "asc", "$7"),
+        (SortKey::CreatedAt, true) => listing!("created_at", "<", "desc", "$7"),
+        (SortKey::UpdatedAt, false) => listing!("updated_at", ">", "asc", "$7"),
+        (SortKey::UpdatedAt, true) => listing!("updated_at", "<", "desc", "$7"),
+        (SortKey::Title, false) => listing!("title", ">", "asc", "$8"),
+        (SortKey::Title, true) => listing!("title", "<", "desc", "$8"),
+    }
+}
+
+pub async fn list_tasks(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    Query(raw): Query<RawListQuery>,
+) -> Result<Response> {
+    let Path(user_id) = path.map_err(path_error)?;
+    own_subject(&caller, &user_id)?;
+    let params = ListParams::parse(raw)?;
+    let (session, user) = caller.session.unzip();
+    let pattern = params.like_pattern();
+    let (after_id, after_time, after_title) = match &params.after {
+        None => (None, None, None),
+        Some(After::Time(at, id)) => (Some(*id), Some(*at), None),
+        Some(After::Title(title, id)) => (Some(*id), None, Some(title.as_str())),
+    };
+    // One extra row tells whether there is a next page.
+    let fetch = params.limit + 1;
+    let rows = state
+        .db
+        .query(
+            list_statement(params.sort),
+            &[
+                (&caller.subject, Type::TEXT),
+                (&session, Type::UUID),
+                (&user, Type::UUID),
+                (&params.completed, Type::BOOL),
+                (&pattern, Type::TEXT),
+                (&after_id, Type::INT8),
+                (&after_time, Type::TIMESTAMPTZ),
+                (&after_title, Type::TEXT),
+                (&fetch, Type::INT8),
+            ],
+        )
+        .await?;
+    let Some(first) = rows.first() else {
+        return Err(ApiError::Internal(anyhow::anyhow!("listing returned no row")));
+    };
+    if !first.get::<_, bool>(0) {
+        return Err(session_ended());
+    }
+    let total: i64 = first.get::<_, Option<i64>>(8).unwrap_or(0);
+    let mut tasks: Vec<Task> = rows.iter().filter_map(Task::from_row).collect();
+    let has_more = tasks.len() as i64 > params.limit;
+    tasks.truncate(params.limit as usize);
+    let next = match (has_more, tasks.last()) {
+        (true, Some(last)) => Some(match params.sort.key {
+            SortKey::CreatedAt => After::Time(last.created_at, last.id),
+            SortKey::UpdatedAt => After::Time(last.updated_at, last.id),
+            SortKey::Title => After::Title(last.title.clone(), last.id),
+        }),
+        _ => None,
+    };
+    let mut response = axum::Json(tasks).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Some(after) = next {
+        let link = format!(
+            "</api/{}/tasks?{}>; rel=\"next\"",
+            encode_segment(&user_id),
+            params.next_query(&after)
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}

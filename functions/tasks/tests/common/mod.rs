@@ -1,0 +1,104 @@
+//! Test harness of the tasks function: the app on its own database, users with live sessions made
+//! directly in the database, and tokens minted with the shared signing code.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use axum::body::{to_bytes, Body};
+use axum::Router;
+use http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::Value;
+use shared::auth::TokenKeys;
+use shared::config::{JwtConfig, Source};
+use shared::testing::TestDb;
+use tasks::{app, TasksState};
+use tower::ServiceExt;
+
+pub const SECRET: &str = "tasks-tests-secret-tasks-tests-secret-01";
+pub const BETTER_AUTH_SECRET: &str = "better-auth-secret-better-auth-secret-99";
+
+pub struct TestApp {
+    pub database: TestDb,
+    pub router: Router,
+    pub keys: TokenKeys,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// A user of ours with a live session: the path segment and a token.
+pub struct User {
+    pub id: String,
+    pub session: uuid::Uuid,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_better_auth(false).await
+    }
+
+    pub async fn with_better_auth(enabled: bool) -> Self {
+        let database = TestDb::new().await;
+        let mut vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
+        if enabled {
+            vars.insert("BETTER_AUTH_SECRET".into(), BETTER_AUTH_SECRET.into());
+        }
+        let jwt = JwtConfig::from_source(&Source::new(&vars)).unwrap();
+        let state = TasksState::new(database.pool(), &jwt);
+        Self {
+            router: app(state),
+            keys: TokenKeys::new(&jwt),
+            database,
+        }
+    }
+
+    /// Inserts a user and a live session, and mints their access token.
+    pub async fn user(&self, email: &str) -> User {
+        let sql = self.database.client().await;
+        let row = sql
+            .query_one(
+                "with u as (insert into users (email, password_hash) values ($1, 'unused') returning id)
+                 insert into sessions (user_id, expires_at) select id, now() + interval '1 day' from u
+                 returning user_id, id",
+                &[&email],
+            )
+            .await
+            .unwrap();
+        let (user_id, session): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
+        let token = self.keys.issue(&user_id.to_string(), session, "user").unwrap();
+        User { id: user_id.to_string(), session, token }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, headers, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"));
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.unwrap()).await
+    }
+
+    pub async fn create(&self, user: &User, body: Value) -> Answer {
+        self.call(Method::POST, &format!("/api/{}/tasks", user.id), &user.token, Some(body)).await
+    }
+
+    pub async fn sql(&self) -> std::sync::Arc<tokio_postgres::Client> {
+        self.database.client().await
+    }
+}
