@@ -75,24 +75,3 @@ where
         }
     }
 }
-
-/// A router answering 501 problem+json on every route of `function`: the placeholder for routes
-/// whose handlers have not landed yet, so the paths, methods and error shape are already right.
-pub fn not_implemented_routes(function: crate::routes::Function) -> Router {
-    use axum::routing::{on, MethodFilter};
-    crate::routes::of(function).fold(Router::new(), |router, route| {
-        let filter = match route.method {
-            "GET" => MethodFilter::GET,
-            "POST" => MethodFilter::POST,
-            "PUT" => MethodFilter::PUT,
-            "PATCH" => MethodFilter::PATCH,
-            "DELETE" => MethodFilter::DELETE,
-            other => unreachable!("no route uses {other}"),
-        };
-        router.route(route.path, on(filter, not_implemented))
-    })
-}
-
-async fn not_implemented() -> ApiError {
-    ApiError::NotImplemented("This endpoint is not implemented yet".to_owned())
-}

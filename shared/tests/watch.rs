@@ -99,6 +99,7 @@ async fn seed_flows_work_through_cargo_lambda_watch() {
             .current_dir(workspace)
             .env("DATABASE_URL", &database.url)
             .env("JWT_SECRET", "e2e-secret-e2e-secret-e2e-secret-e2e")
+            .env("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0)
@@ -135,6 +136,8 @@ async fn seed_flows_work_through_cargo_lambda_watch() {
         .await
         .unwrap();
 }
+
+const BETTER_AUTH_SECRET: &str = "e2e-better-auth-secret-e2e-better-auth";
 
 /// The curl examples of the seeds' READMEs, with the SPEC's paths.
 fn seed_flows(base: &str) {
@@ -192,6 +195,59 @@ fn seed_flows(base: &str) {
     );
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["name"], "Seed User");
+    // Seed 003: a Better Auth frontend's token for `user-123`, then create and list.
+    let better_auth = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": "user-123", "exp": shared::auth::unix_now() + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(BETTER_AUTH_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let seed_bearer = format!("Bearer {better_auth}");
+    let (status, task) = curl(
+        "POST",
+        &format!("{base}/api/user-123/tasks"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &seed_bearer),
+        ],
+        Some(r#"{"title":"Buy groceries","description":"Milk, eggs, bread"}"#),
+    );
+    assert_eq!(status, 201, "{task}");
+    let (status, tasks) = curl(
+        "GET",
+        &format!("{base}/api/user-123/tasks"),
+        &[("Authorization", &seed_bearer)],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(tasks.as_array().unwrap().len(), 1);
+    // Our own token on our own tasks, including the toggle of seed 001.
+    let mine = format!("{base}/api/{}/tasks", user["id"].as_str().unwrap());
+    let (status, task) = curl(
+        "POST",
+        &mine,
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer),
+        ],
+        Some(r#"{"title":"Mine"}"#),
+    );
+    assert_eq!(status, 201, "{task}");
+    let (status, toggled) = curl(
+        "PATCH",
+        &format!("{mine}/{}/complete", task["id"]),
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(status, 200, "{toggled}");
+    assert_eq!(toggled["completed"], true);
+    let (status, _) = curl(
+        "GET",
+        &format!("{base}/api/user-123/tasks"),
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(status, 403);
     // Errors keep their shape through the emulator.
     let (status, problem) = curl("GET", &format!("{base}/users/me"), &[], None);
     assert_eq!(status, 401);

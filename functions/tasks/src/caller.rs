@@ -49,20 +49,23 @@ impl BetterAuthKey {
     }
 
     fn subject(&self, token: &str) -> Option<String> {
-        let claims = jsonwebtoken::decode::<BetterAuthClaims>(token, &self.decoding, &self.validation)
-            .ok()?
-            .claims;
-        claims
-            .sub
-            .or(claims.user_id)
-            .filter(|subject| !subject.is_empty() && subject.chars().count() <= 255 && !subject.contains('\0'))
+        let claims =
+            jsonwebtoken::decode::<BetterAuthClaims>(token, &self.decoding, &self.validation)
+                .ok()?
+                .claims;
+        claims.sub.or(claims.user_id).filter(|subject| {
+            !subject.is_empty() && subject.chars().count() <= 255 && !subject.contains('\0')
+        })
     }
 }
 
 impl FromRequestParts<TasksState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &TasksState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &TasksState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
         match state.keys.verify(token) {
             Ok(claims) => {
@@ -75,8 +78,15 @@ impl FromRequestParts<TasksState> for Caller {
                     session: Some((claims.sid, user_id)),
                 })
             }
-            Err(ours) => match state.better_auth.as_ref().and_then(|key| key.subject(token)) {
-                Some(subject) => Ok(Caller { subject, session: None }),
+            Err(ours) => match state
+                .better_auth
+                .as_ref()
+                .and_then(|key| key.subject(token))
+            {
+                Some(subject) => Ok(Caller {
+                    subject,
+                    session: None,
+                }),
                 None => Err(ours),
             },
         }

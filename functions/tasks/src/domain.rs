@@ -12,13 +12,25 @@ impl TaskTitle {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let title = raw.trim();
         if title.is_empty() {
-            return Err(FieldError::body("title", "Title cannot be empty or whitespace only", "value_error"));
+            return Err(FieldError::body(
+                "title",
+                "Title cannot be empty or whitespace only",
+                "value_error",
+            ));
         }
         if title.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::body("title", "Title must be at most 200 characters", "string_too_long"));
+            return Err(FieldError::body(
+                "title",
+                "Title must be at most 200 characters",
+                "string_too_long",
+            ));
         }
         if title.contains('\0') {
-            return Err(FieldError::body("title", "Title must not contain NUL characters", "value_error"));
+            return Err(FieldError::body(
+                "title",
+                "Title must not contain NUL characters",
+                "value_error",
+            ));
         }
         Ok(Self(title.to_owned()))
     }
@@ -77,13 +89,22 @@ mod tests {
 
     #[test]
     fn title_bounds() {
-        assert_eq!(TaskTitle::parse("  Buy milk ").unwrap().as_str(), "Buy milk");
+        assert_eq!(
+            TaskTitle::parse("  Buy milk ").unwrap().as_str(),
+            "Buy milk"
+        );
         assert!(TaskTitle::parse(&"t".repeat(200)).is_ok());
         assert!(TaskTitle::parse(&"t".repeat(201)).is_err());
-        assert!(TaskTitle::parse(&format!("  {}  ", "t".repeat(200))).is_ok(), "trimmed before counting");
+        assert!(
+            TaskTitle::parse(&format!("  {}  ", "t".repeat(200))).is_ok(),
+            "trimmed before counting"
+        );
         assert!(TaskTitle::parse("").is_err());
         assert!(TaskTitle::parse(" \t\n ").is_err());
-        assert!(TaskTitle::parse(&"é".repeat(200)).is_ok(), "characters, not bytes");
+        assert!(
+            TaskTitle::parse(&"é".repeat(200)).is_ok(),
+            "characters, not bytes"
+        );
     }
 
     #[test]
@@ -91,7 +112,10 @@ mod tests {
         assert!(TaskDescription::parse(&"d".repeat(1000)).is_ok());
         assert!(TaskDescription::parse(&"d".repeat(1001)).is_err());
         assert_eq!(TaskDescription::parse("").unwrap().as_str(), "");
-        assert!(TaskDescription::parse("a\0b").is_err(), "PostgreSQL text cannot hold NUL");
+        assert!(
+            TaskDescription::parse("a\0b").is_err(),
+            "PostgreSQL text cannot hold NUL"
+        );
         assert!(TaskTitle::parse("a\0b").is_err());
     }
 

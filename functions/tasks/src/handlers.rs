@@ -8,7 +8,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use shared::error::{ApiError, FieldError, Result};
-use shared::http::{is_json_media_type, parse_json, require_content_type, Json, LimitedBody, Query};
+use shared::http::{
+    is_json_media_type, parse_json, require_content_type, Json, LimitedBody, Query,
+};
 use time::OffsetDateTime;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
@@ -75,16 +77,27 @@ fn own_subject(caller: &Caller, user_id: &str) -> Result<()> {
     if caller.subject == user_id {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("Access forbidden: user_id mismatch".to_owned()))
+        Err(ApiError::Forbidden(
+            "Access forbidden: user_id mismatch".to_owned(),
+        ))
     }
 }
 
 fn path_error(_: PathRejection) -> ApiError {
-    ApiError::invalid_field(FieldError::new(&["path"], "Invalid path parameter", "value_error"))
+    ApiError::invalid_field(FieldError::new(
+        &["path"],
+        "Invalid path parameter",
+        "value_error",
+    ))
 }
 
 /// Runs a statement whose first column is `live` and whose other columns are a task (or nulls).
-async fn one_task(state: &TasksState, sql: &str, caller: &Caller, extra: &[(&(dyn ToSql + Sync), Type)]) -> Result<Task> {
+async fn one_task(
+    state: &TasksState,
+    sql: &str,
+    caller: &Caller,
+    extra: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Task> {
     let (session, user) = caller.session.unzip();
     let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
         (&caller.subject, Type::TEXT),
@@ -111,7 +124,9 @@ pub struct NewTask {
 
 fn parse_new(body: &NewTask) -> Result<(TaskTitle, Option<TaskDescription>)> {
     let mut errors = Vec::new();
-    let title = TaskTitle::parse(&body.title).map_err(|e| errors.push(e)).ok();
+    let title = TaskTitle::parse(&body.title)
+        .map_err(|e| errors.push(e))
+        .ok();
     let description = match &body.description {
         Some(raw) => TaskDescription::parse(raw).map_err(|e| errors.push(e)).ok(),
         None => None,
@@ -148,7 +163,10 @@ pub async fn create_task(
         &caller,
         &[
             (&title.as_str(), Type::TEXT),
-            (&description.as_ref().map(TaskDescription::as_str), Type::TEXT),
+            (
+                &description.as_ref().map(TaskDescription::as_str),
+                Type::TEXT,
+            ),
             (&completed, Type::BOOL),
         ],
     )
@@ -176,7 +194,11 @@ fn task_path(caller: &Caller, path: TaskPath) -> Result<i64> {
     parse_task_id(&id)
 }
 
-pub async fn get_task(State(state): State<TasksState>, caller: Caller, path: TaskPath) -> Result<axum::Json<Task>> {
+pub async fn get_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: TaskPath,
+) -> Result<axum::Json<Task>> {
     let id = task_path(&caller, path)?;
     let task = one_task(
         &state,
@@ -225,7 +247,9 @@ pub async fn replace_task(
 }
 
 /// `Some(None)` when the field is present and null, `None` when it is absent.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
@@ -253,7 +277,10 @@ pub async fn update_task(
         None => None,
     };
     let description = match &body.description {
-        Some(Some(raw)) => TaskDescription::parse(raw).map_err(|e| errors.push(e)).ok().map(Some),
+        Some(Some(raw)) => TaskDescription::parse(raw)
+            .map_err(|e| errors.push(e))
+            .ok()
+            .map(Some),
         Some(None) => Some(None),
         None => None,
     };
@@ -335,7 +362,11 @@ pub async fn complete_task(
     Ok(axum::Json(task))
 }
 
-pub async fn delete_task(State(state): State<TasksState>, caller: Caller, path: TaskPath) -> Result<StatusCode> {
+pub async fn delete_task(
+    State(state): State<TasksState>,
+    caller: Caller,
+    path: TaskPath,
+) -> Result<StatusCode> {
     let id = task_path(&caller, path)?;
     let (session, user) = caller.session.unzip();
     let row = state
@@ -441,7 +472,9 @@ pub async fn list_tasks(
         )
         .await?;
     let Some(first) = rows.first() else {
-        return Err(ApiError::Internal(anyhow::anyhow!("listing returned no row")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "listing returned no row"
+        )));
     };
     if !first.get::<_, bool>(0) {
         return Err(session_ended());

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use axum::routing::{get, patch};
 use axum::Router;
-use shared::secrecy::ExposeSecret;
 use shared::auth::TokenKeys;
 use shared::config::{DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
+use shared::secrecy::ExposeSecret;
 
 pub mod caller;
 pub mod domain;
@@ -18,7 +18,6 @@ mod handlers;
 pub mod listing;
 
 use caller::BetterAuthKey;
-
 
 #[derive(Clone)]
 pub struct TasksState {
@@ -56,7 +55,10 @@ pub fn app(state: TasksState) -> Router {
             .route("/api/{user_id}/tasks", get(list_tasks).post(create_task))
             .route(
                 "/api/{user_id}/tasks/{id}",
-                get(get_task).put(replace_task).patch(update_task).delete(delete_task),
+                get(get_task)
+                    .put(replace_task)
+                    .patch(update_task)
+                    .delete(delete_task),
             )
             .route("/api/{user_id}/tasks/{id}/complete", patch(complete_task))
             .with_state(state),

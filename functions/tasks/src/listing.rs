@@ -81,7 +81,9 @@ pub enum After {
 impl After {
     pub fn encode(&self, sort: Sort) -> String {
         let text = match self {
-            After::Time(at, id) => format!("{}|{}|{id}", sort.as_param(), at.unix_timestamp_nanos()),
+            After::Time(at, id) => {
+                format!("{}|{}|{id}", sort.as_param(), at.unix_timestamp_nanos())
+            }
             After::Title(title, id) => format!("{}|{title}|{id}", sort.as_param()),
         };
         URL_SAFE_NO_PAD.encode(text)
@@ -97,7 +99,10 @@ impl After {
         let id: i64 = id.parse().ok()?;
         Some(match sort.key {
             SortKey::Title => After::Title(value.to_owned(), id),
-            _ => After::Time(OffsetDateTime::from_unix_timestamp_nanos(value.parse().ok()?).ok()?, id),
+            _ => After::Time(
+                OffsetDateTime::from_unix_timestamp_nanos(value.parse().ok()?).ok()?,
+                id,
+            ),
         })
     }
 }
@@ -127,7 +132,9 @@ impl ListParams {
             Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
                 return Err(query_error("q", "q must be at most 200 characters"))
             }
-            Some(q) if q.contains('\0') => return Err(query_error("q", "q must not contain NUL characters")),
+            Some(q) if q.contains('\0') => {
+                return Err(query_error("q", "q must not contain NUL characters"))
+            }
             Some(q) if q.trim().is_empty() => None,
             other => other,
         };
@@ -149,7 +156,9 @@ impl ListParams {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| query_error("limit", "limit must be a whole number from 1 to 500"))?,
+                .ok_or_else(|| {
+                    query_error("limit", "limit must be a whole number from 1 to 500")
+                })?,
         };
         let after = match raw.cursor.as_deref() {
             None => None,
@@ -202,7 +211,9 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> RawListQuery {
-        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
         shared::http::parse_query(&query).unwrap()
     }
 
@@ -217,8 +228,14 @@ mod tests {
     #[test]
     fn out_of_range_values_are_rejected() {
         for pairs in [
-            [("limit", "0")], [("limit", "501")], [("limit", "ten")], [("limit", "-5")],
-            [("completed", "yes")], [("sort", "priority")], [("sort", "--title")], [("cursor", "garbage")],
+            [("limit", "0")],
+            [("limit", "501")],
+            [("limit", "ten")],
+            [("limit", "-5")],
+            [("completed", "yes")],
+            [("sort", "priority")],
+            [("sort", "--title")],
+            [("cursor", "garbage")],
         ] {
             assert!(ListParams::parse(raw(&pairs)).is_err(), "{pairs:?}");
         }
@@ -234,7 +251,10 @@ mod tests {
         assert_eq!(After::decode(&encoded, Sort::parse("title").unwrap()), None);
         let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_000).unwrap();
         let sort = Sort::parse("updated_at").unwrap();
-        assert_eq!(After::decode(&After::Time(at, 3).encode(sort), sort), Some(After::Time(at, 3)));
+        assert_eq!(
+            After::decode(&After::Time(at, 3).encode(sort), sort),
+            Some(After::Time(at, 3))
+        );
     }
 
     #[test]
@@ -245,8 +265,17 @@ mod tests {
 
     #[test]
     fn next_query_keeps_the_filters() {
-        let params = ListParams::parse(raw(&[("completed", "false"), ("q", "a b&c"), ("sort", "-created_at"), ("limit", "5")])).unwrap();
+        let params = ListParams::parse(raw(&[
+            ("completed", "false"),
+            ("q", "a b&c"),
+            ("sort", "-created_at"),
+            ("limit", "5"),
+        ]))
+        .unwrap();
         let next = params.next_query(&After::Time(OffsetDateTime::UNIX_EPOCH, 9));
-        assert!(next.starts_with("completed=false&q=a+b%26c&sort=-created_at&limit=5&cursor="), "{next}");
+        assert!(
+            next.starts_with("completed=false&q=a+b%26c&sort=-created_at&limit=5&cursor="),
+            "{next}"
+        );
     }
 }

@@ -13,7 +13,12 @@ async fn seed_003_flow_create_list_get_update_complete_delete() {
     let user = app.user("ada@example.com").await;
     let base = format!("/api/{}/tasks", user.id);
 
-    let created = app.create(&user, json!({"title": "Buy groceries", "description": "Milk, eggs, bread"})).await;
+    let created = app
+        .create(
+            &user,
+            json!({"title": "Buy groceries", "description": "Milk, eggs, bread"}),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let task = created.body.clone();
     let id = task["id"].as_i64().unwrap();
@@ -29,60 +34,126 @@ async fn seed_003_flow_create_list_get_update_complete_delete() {
     assert_eq!(listed.body, json!([task]));
     assert_eq!(listed.headers["x-total-count"], "1");
 
-    let fetched = app.call(Method::GET, &format!("{base}/{id}"), &user.token, None).await;
+    let fetched = app
+        .call(Method::GET, &format!("{base}/{id}"), &user.token, None)
+        .await;
     assert_eq!(fetched.body, task);
 
     let replaced = app
-        .call(Method::PUT, &format!("{base}/{id}"), &user.token, Some(json!({"title": "  Buy food  "})))
+        .call(
+            Method::PUT,
+            &format!("{base}/{id}"),
+            &user.token,
+            Some(json!({"title": "  Buy food  "})),
+        )
         .await;
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
     assert_eq!(replaced.body["title"], "Buy food");
-    assert!(replaced.body["description"].is_null(), "PUT replaces the description");
+    assert!(
+        replaced.body["description"].is_null(),
+        "PUT replaces the description"
+    );
     assert_ne!(replaced.body["updated_at"], task["updated_at"]);
 
     let patched = app
-        .call(Method::PATCH, &format!("{base}/{id}"), &user.token, Some(json!({"description": "from the market"})))
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}"),
+            &user.token,
+            Some(json!({"description": "from the market"})),
+        )
         .await;
     assert_eq!(patched.body["title"], "Buy food");
     assert_eq!(patched.body["description"], "from the market");
     assert_ne!(patched.body["updated_at"], replaced.body["updated_at"]);
 
-    let toggled = app.call(Method::PATCH, &format!("{base}/{id}/complete"), &user.token, None).await;
+    let toggled = app
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            &user.token,
+            None,
+        )
+        .await;
     assert_eq!(toggled.status, StatusCode::OK, "{}", toggled.body);
     assert_eq!(toggled.body["completed"], true);
-    let toggled = app.call(Method::PATCH, &format!("{base}/{id}/complete"), &user.token, None).await;
+    let toggled = app
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            &user.token,
+            None,
+        )
+        .await;
     assert_eq!(toggled.body["completed"], false);
     let set = app
-        .call(Method::PATCH, &format!("{base}/{id}/complete"), &user.token, Some(json!({"completed": true})))
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            &user.token,
+            Some(json!({"completed": true})),
+        )
         .await;
     assert_eq!(set.body["completed"], true);
     let set = app
-        .call(Method::PATCH, &format!("{base}/{id}/complete"), &user.token, Some(json!({"completed": true})))
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            &user.token,
+            Some(json!({"completed": true})),
+        )
         .await;
     assert_eq!(set.body["completed"], true, "setting is idempotent");
 
-    let deleted = app.call(Method::DELETE, &format!("{base}/{id}"), &user.token, None).await;
+    let deleted = app
+        .call(Method::DELETE, &format!("{base}/{id}"), &user.token, None)
+        .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = app.call(Method::GET, &format!("{base}/{id}"), &user.token, None).await;
+    let gone = app
+        .call(Method::GET, &format!("{base}/{id}"), &user.token, None)
+        .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.headers["content-type"], "application/problem+json");
-    assert_eq!(app.call(Method::DELETE, &format!("{base}/{id}"), &user.token, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::DELETE, &format!("{base}/{id}"), &user.token, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn create_with_completed_and_patch_each_field() {
     let app = TestApp::new().await;
     let user = app.user("ada@example.com").await;
-    let created = app.create(&user, json!({"title": "t", "completed": true})).await;
+    let created = app
+        .create(&user, json!({"title": "t", "completed": true}))
+        .await;
     assert_eq!(created.body["completed"], true);
     let id = created.body["id"].as_i64().unwrap();
     let path = format!("/api/{}/tasks/{id}", user.id);
-    let patched = app.call(Method::PATCH, &path, &user.token, Some(json!({"completed": false}))).await;
+    let patched = app
+        .call(
+            Method::PATCH,
+            &path,
+            &user.token,
+            Some(json!({"completed": false})),
+        )
+        .await;
     assert_eq!(patched.body["completed"], false);
     assert_eq!(patched.body["title"], "t");
-    let cleared = app.call(Method::PATCH, &path, &user.token, Some(json!({"description": null}))).await;
+    let cleared = app
+        .call(
+            Method::PATCH,
+            &path,
+            &user.token,
+            Some(json!({"description": null})),
+        )
+        .await;
     assert!(cleared.body["description"].is_null());
-    let nothing = app.call(Method::PATCH, &path, &user.token, Some(json!({}))).await;
+    let nothing = app
+        .call(Method::PATCH, &path, &user.token, Some(json!({})))
+        .await;
     assert_eq!(nothing.status, StatusCode::OK);
 }
 
@@ -96,11 +167,18 @@ async fn validation_boundaries() {
         json!({"title": "é".repeat(200)}),
     ];
     for body in ok {
-        assert_eq!(app.create(&user, body.clone()).await.status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            app.create(&user, body.clone()).await.status,
+            StatusCode::CREATED,
+            "{body}"
+        );
     }
     let bad = [
         (json!({"title": "t".repeat(201)}), "title"),
-        (json!({"title": "t", "description": "d".repeat(1001)}), "description"),
+        (
+            json!({"title": "t", "description": "d".repeat(1001)}),
+            "description",
+        ),
         (json!({"title": "   "}), "title"),
         (json!({"title": ""}), "title"),
         (json!({"title": 5}), "title"),
@@ -110,14 +188,28 @@ async fn validation_boundaries() {
         (json!({}), "title"),
         (json!({"title": "t", "user_id": "someone-else"}), "user_id"),
         (json!({"title": "t", "id": 99}), "id"),
-        (json!({"title": "t", "created_at": "2020-01-01T00:00:00Z"}), "created_at"),
+        (
+            json!({"title": "t", "created_at": "2020-01-01T00:00:00Z"}),
+            "created_at",
+        ),
     ];
     for (body, field) in bad {
         let answer = app.create(&user, body.clone()).await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(answer.body["errors"][0]["loc"], json!(["body", field]), "{body}: {}", answer.body);
+        assert_eq!(
+            answer.body["errors"][0]["loc"],
+            json!(["body", field]),
+            "{body}: {}",
+            answer.body
+        );
     }
-    let count: i64 = app.sql().await.query_one("select count(*) from tasks", &[]).await.unwrap().get(0);
+    let count: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 3, "bad input changes nothing");
 }
 
@@ -133,12 +225,18 @@ async fn malformed_oversized_and_wrongly_typed_bodies() {
             .body(Body::from(body))
             .unwrap()
     };
-    let answer = app.send(raw(b"{\"title\": ".to_vec(), "application/json")).await;
+    let answer = app
+        .send(raw(b"{\"title\": ".to_vec(), "application/json"))
+        .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["errors"][0]["type"], "json_invalid");
-    let answer = app.send(raw(b"[\"title\"]".to_vec(), "application/json")).await;
+    let answer = app
+        .send(raw(b"[\"title\"]".to_vec(), "application/json"))
+        .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let answer = app.send(raw(b"{\"title\":\"t\"}".to_vec(), "text/plain")).await;
+    let answer = app
+        .send(raw(b"{\"title\":\"t\"}".to_vec(), "text/plain"))
+        .await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let mut huge = b"{\"title\":\"t\",\"description\":\"".to_vec();
     huge.resize(64 * 1024 + 1 - 2, b'd');
@@ -146,9 +244,17 @@ async fn malformed_oversized_and_wrongly_typed_bodies() {
     assert_eq!(huge.len(), 64 * 1024 + 1);
     let answer = app.send(raw(huge, "application/json")).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let answer = app.send(raw(vec![0xff, 0xfe, 0x00], "application/json")).await;
+    let answer = app
+        .send(raw(vec![0xff, 0xfe, 0x00], "application/json"))
+        .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let count: i64 = app.sql().await.query_one("select count(*) from tasks", &[]).await.unwrap().get(0);
+    let count: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 0);
 }
 
@@ -163,15 +269,31 @@ async fn odd_task_ids() {
         ("-1", StatusCode::NOT_FOUND),
         ("0", StatusCode::NOT_FOUND),
         ("9223372036854775807", StatusCode::NOT_FOUND),
-        ("%27%3B%20drop%20table%20tasks", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "%27%3B%20drop%20table%20tasks",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
-            let body = (method == Method::PUT || method == Method::PATCH).then(|| json!({"title": "t"}));
-            let answer = app.call(method.clone(), &format!("/api/{}/tasks/{id}", user.id), &user.token, body).await;
+            let body =
+                (method == Method::PUT || method == Method::PATCH).then(|| json!({"title": "t"}));
+            let answer = app
+                .call(
+                    method.clone(),
+                    &format!("/api/{}/tasks/{id}", user.id),
+                    &user.token,
+                    body,
+                )
+                .await;
             assert_eq!(answer.status, status, "{method} {id}: {}", answer.body);
         }
         let answer = app
-            .call(Method::PATCH, &format!("/api/{}/tasks/{id}/complete", user.id), &user.token, None)
+            .call(
+                Method::PATCH,
+                &format!("/api/{}/tasks/{id}/complete", user.id),
+                &user.token,
+                None,
+            )
             .await;
         assert_eq!(answer.status, status, "complete {id}");
     }
@@ -183,10 +305,19 @@ async fn sql_meta_characters_are_stored_literally() {
     let user = app.user("ada@example.com").await;
     let title = "'; drop table tasks; -- %_\\ \u{0}?".replace('\u{0}', "");
     let description = "$1 $$ \" ' ` \\x00 <script>alert(1)</script>";
-    let created = app.create(&user, json!({"title": title, "description": description})).await;
+    let created = app
+        .create(&user, json!({"title": title, "description": description}))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap();
-    let fetched = app.call(Method::GET, &format!("/api/{}/tasks/{id}", user.id), &user.token, None).await;
+    let fetched = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/tasks/{id}", user.id),
+            &user.token,
+            None,
+        )
+        .await;
     assert_eq!(fetched.body["title"], title.trim());
     assert_eq!(fetched.body["description"], description);
 }
@@ -204,8 +335,15 @@ async fn missing_or_bad_token_is_401() {
     let app = TestApp::new().await;
     let user = app.user("ada@example.com").await;
     let path = format!("/api/{}/tasks", user.id);
-    let none = app.send(Request::get(&path).body(Body::empty()).unwrap()).await;
+    let none = app
+        .send(Request::get(&path).body(Body::empty()).unwrap())
+        .await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert_eq!(none.headers["www-authenticate"], "Bearer");
-    assert_eq!(app.call(Method::GET, &path, "not-a-token", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call(Method::GET, &path, "not-a-token", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -43,7 +43,8 @@ impl TestApp {
 
     pub async fn with_better_auth(enabled: bool) -> Self {
         let database = TestDb::new().await;
-        let mut vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
+        let mut vars: HashMap<String, String> =
+            HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
         if enabled {
             vars.insert("BETTER_AUTH_SECRET".into(), BETTER_AUTH_SECRET.into());
         }
@@ -69,8 +70,15 @@ impl TestApp {
             .await
             .unwrap();
         let (user_id, session): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
-        let token = self.keys.issue(&user_id.to_string(), session, "user").unwrap();
-        User { id: user_id.to_string(), session, token }
+        let token = self
+            .keys
+            .issue(&user_id.to_string(), session, "user")
+            .unwrap();
+        User {
+            id: user_id.to_string(),
+            session,
+            token,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
@@ -79,23 +87,41 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let request = Request::builder()
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {token}"));
         let request = match body {
-            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())),
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
             None => request.body(Body::empty()),
         };
         self.send(request.unwrap()).await
     }
 
     pub async fn create(&self, user: &User, body: Value) -> Answer {
-        self.call(Method::POST, &format!("/api/{}/tasks", user.id), &user.token, Some(body)).await
+        self.call(
+            Method::POST,
+            &format!("/api/{}/tasks", user.id),
+            &user.token,
+            Some(body),
+        )
+        .await
     }
 
     pub async fn sql(&self) -> std::sync::Arc<tokio_postgres::Client> {

@@ -1,0 +1,32 @@
+//! Every tasks route of the shared route list is served by the tasks function (never 404 or 405).
+
+mod common;
+
+use common::TestApp;
+use http::Method;
+use shared::routes::{of, Function};
+
+#[tokio::test]
+async fn every_tasks_route_is_served() {
+    let app = TestApp::new().await;
+    let user = app.user("ada@example.com").await;
+    let created = app.create(&user, serde_json::json!({"title": "t"})).await;
+    let id = created.body["id"].as_i64().unwrap().to_string();
+    for route in of(Function::Tasks) {
+        let path = route
+            .path
+            .replace("{user_id}", &user.id)
+            .replace("{id}", &id);
+        let method: Method = route.method.parse().unwrap();
+        let body =
+            matches!(route.method, "POST" | "PUT").then(|| serde_json::json!({"title": "x"}));
+        let answer = app.call(method, &path, &user.token, body).await;
+        assert!(
+            answer.status.is_success(),
+            "{} {path}: {} {}",
+            route.method,
+            answer.status,
+            answer.body
+        );
+    }
+}
