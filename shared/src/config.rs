@@ -190,7 +190,13 @@ pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
         Ok(_) | Err(dotenvy::Error::Io(_)) => {}
         Err(err) => anyhow::bail!(".env could not be read: {err}"),
     }
-    Ok(std::env::vars().collect())
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    if crate::aws::wants_secrets(&vars) {
+        let sdk = crate::aws::sdk_config().await;
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        crate::aws::resolve_secrets(&mut vars, &client).await?;
+    }
+    Ok(vars)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! type and its HTTP mapping, request helpers, telemetry, the migration runner and the route list.
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod error;

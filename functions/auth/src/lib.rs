@@ -110,7 +110,9 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let settings = AuthSettings::from_source(&vars)?;
     let database = DatabaseConfig::from_source(&source)?;
     let db = shared::lambda::database(&database, &vars).await?;
-    Ok(app(AuthState::new(db, &jwt, settings)))
+    let mut state = AuthState::new(db, &jwt, settings);
+    state.mailer = Mailer::from_vars(&vars).await;
+    Ok(app(state))
 }
 
 pub fn app(state: AuthState) -> Router {

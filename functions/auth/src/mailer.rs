@@ -1,17 +1,77 @@
 //! Delivery of password-reset links. Locally the link goes to the log (at info, target `mail`) so a
-//! developer can click it; in AWS, Amazon SES sends it (configured with `SES_FROM_ADDRESS`).
+//! developer can click it; in AWS, Amazon SES sends it when `SES_FROM_ADDRESS` is set.
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 #[derive(Debug, Clone)]
 pub enum Mailer {
     /// Local development: the link is written to the log.
     Log,
+    /// Amazon SES (v2 API), from a verified address or domain.
+    Ses {
+        client: aws_sdk_sesv2::Client,
+        from: String,
+    },
 }
 
 impl Mailer {
+    /// SES when `SES_FROM_ADDRESS` is set (the SDK is loaded only then), else the log.
+    pub async fn from_vars(vars: &std::collections::HashMap<String, String>) -> Self {
+        match vars
+            .get("SES_FROM_ADDRESS")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            Some(from) => {
+                let sdk = shared::aws::sdk_config().await;
+                Self::Ses {
+                    client: aws_sdk_sesv2::Client::new(&sdk),
+                    from: from.to_owned(),
+                }
+            }
+            None => Self::Log,
+        }
+    }
+
     pub async fn send_password_reset(&self, to: &str, link: &str) -> anyhow::Result<()> {
         match self {
             Self::Log => {
                 tracing::info!(target: "mail", to, link, "password reset link (local development: not emailed)");
+                Ok(())
+            }
+            Self::Ses { client, from } => {
+                let text = format!(
+                    "Someone asked to reset the password of this account.\n\n\
+                     To choose a new password, open this link within 15 minutes:\n{link}\n\n\
+                     If it was not you, ignore this message: your password stays as it is."
+                );
+                let message = Message::builder()
+                    .subject(
+                        Content::builder()
+                            .data("Reset your password")
+                            .charset("UTF-8")
+                            .build()?,
+                    )
+                    .body(
+                        Body::builder()
+                            .text(Content::builder().data(text).charset("UTF-8").build()?)
+                            .build(),
+                    )
+                    .build();
+                client
+                    .send_email()
+                    .from_email_address(from)
+                    .destination(Destination::builder().to_addresses(to).build())
+                    .content(EmailContent::builder().simple(message).build())
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        anyhow::anyhow!(
+                            "SES send_email failed: {}",
+                            aws_sdk_sesv2::error::DisplayErrorContext(&error)
+                        )
+                    })?;
+                tracing::info!(target: "mail", "password reset mail sent through SES");
                 Ok(())
             }
         }

@@ -28,3 +28,26 @@ fn malformed_database_url_is_reported_without_echoing_it() {
     assert!(stderr.contains("DATABASE_URL is invalid"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_missing_secrets_manager_secret_stops_the_process_with_the_reason() {
+    // A local AWS API (moto): the configuration is read from Secrets Manager for real.
+    let moto = shared::testing::Moto::start().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_health"))
+        .env_clear()
+        .envs(moto.env())
+        .env(
+            "DATABASE_URL_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
+        )
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("the health binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reading DATABASE_URL from the secret in DATABASE_URL_SECRET_ARN"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
+}

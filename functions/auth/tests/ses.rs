@@ -1,0 +1,60 @@
+//! Reset mails through Amazon SES (v2 API), against a local AWS API (moto), not a mock of ours.
+
+mod common;
+
+use auth::mailer::Mailer;
+use common::TestApp;
+use http::StatusCode;
+use serde_json::json;
+use shared::testing::Moto;
+
+async fn ses_mailer(moto: &Moto, from: &str) -> Mailer {
+    let client = aws_sdk_sesv2::Client::new(&moto.sdk_config());
+    client
+        .create_email_identity()
+        .email_identity("no-reply@example.com")
+        .send()
+        .await
+        .expect("moto verifies the identity");
+    Mailer::Ses {
+        client,
+        from: from.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn ses_sends_from_a_verified_address_and_refuses_an_unverified_one() {
+    let moto = Moto::start().await;
+    let verified = ses_mailer(&moto, "no-reply@example.com").await;
+    verified
+        .send_password_reset("ada@example.com", "https://app.example.com/reset?token=abc")
+        .await
+        .expect("SES accepts the message");
+    let unverified = ses_mailer(&moto, "someone-else@elsewhere.example").await;
+    let error = unverified
+        .send_password_reset("ada@example.com", "https://app.example.com/reset?token=abc")
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("SES send_email failed"),
+        "{error:#}"
+    );
+}
+
+#[tokio::test]
+async fn reset_request_through_ses_still_answers_202_when_sending_fails() {
+    let moto = Moto::start().await;
+    let mut app = TestApp::new().await;
+    app.state.mailer = ses_mailer(&moto, "unverified@elsewhere.example").await;
+    let router = auth::app(app.state.clone());
+    app.router = router;
+    app.register("ada@example.com").await;
+    let answer = app
+        .post("/auth/password-reset", json!({"email": "ada@example.com"}))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::ACCEPTED,
+        "the answer never depends on delivery"
+    );
+}
