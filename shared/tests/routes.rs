@@ -70,3 +70,54 @@ fn every_function_binary_in_the_watch_router_exists() {
         );
     }
 }
+
+/// (function binary, method, path) of every HttpApi event in template.yaml, read line by line:
+/// `Binary:` names the function of the resource being read, `Method:`/`Path:` pairs are its events.
+fn template_events() -> Vec<(String, String, String)> {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let mut events = Vec::new();
+    let (mut binary, mut method) = (String::new(), None::<String>);
+    for line in template.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("Binary:") {
+            binary = name.trim().to_owned();
+        } else if let Some(m) = line.strip_prefix("Method:") {
+            method = Some(m.trim().to_owned());
+        } else if let Some(path) = line.strip_prefix("Path:") {
+            let method = method.take().expect("Method: before Path: in each event");
+            events.push((binary.clone(), method, path.trim().to_owned()));
+        }
+    }
+    events
+}
+
+#[test]
+fn every_route_has_exactly_one_event_in_the_sam_template_on_its_function() {
+    let events = template_events();
+    for route in ROUTES {
+        let matching: Vec<_> = events
+            .iter()
+            .filter(|(_, method, path)| method == route.method && path == route.path)
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{} {} in template.yaml: {matching:?}",
+            route.method,
+            route.path
+        );
+        assert_eq!(
+            matching[0].0,
+            route.function.name(),
+            "{} {}",
+            route.method,
+            route.path
+        );
+    }
+    assert_eq!(
+        events.len(),
+        ROUTES.len(),
+        "template.yaml has events for routes the API does not have"
+    );
+}
