@@ -106,3 +106,12 @@ dotenv_value() {
     [ -f "$ROOT/.env" ] || return 0
     sed -n -E "s/^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=[[:space:]]*//p" "$ROOT/.env" | tail -n 1 | sed -E "s/^['\"]//; s/['\"]$//"
 }
+
+# aws-sam-cli for scripts/deploy-check.sh: heavier than the test tools, so separate.
+ensure_deploy_tools() {
+    if [ ! -x "$VENV/bin/sam" ]; then
+        say "installing aws-sam-cli into .venv"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-deploy.txt" \
+            || die "pip install aws-sam-cli failed"
+    fi
+}

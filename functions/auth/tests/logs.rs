@@ -3,31 +3,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::{TestApp, PASSWORD};
+use common::{Captured, TestApp, PASSWORD};
 use http::{Method, StatusCode};
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_the_logs() {
@@ -75,7 +53,7 @@ async fn no_secret_reaches_the_logs() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("signed in"), "the flow was logged");
     // The local mailer's line carries the reset link by design (local development only).
     let logs: String = logs

@@ -3,33 +3,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::{TestApp, PASSWORD};
+use common::{Captured, TestApp, PASSWORD};
 use http::StatusCode;
 use serde_json::json;
 
-/// Captures the `mail` log lines, where the local mailer writes the link.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
+/// Captures the log, where the local mailer writes the link.
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
@@ -41,7 +19,7 @@ fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
 }
 
 fn token_from(captured: &Captured) -> Option<String> {
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let start = text.rfind("token=")? + "token=".len();
     Some(
         text[start..]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything up to `sam deploy` that can run without an AWS account: lint the SAM template and build
+# every function for Lambda (arm64 by default, `ARCH=x86_64` for Intel), then print the size of
+# each deployment zip. Installs aws-sam-cli and cargo-lambda (with zig for cross builds) into .venv.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_venv
+ensure_deploy_tools
+export SAM_CLI_TELEMETRY=0
+
+say "sam validate --lint"
+sam validate --lint
+
+say "sam build (${ARCH:-arm64})"
+# --build-in-source: one shared target/ for all functions instead of a fresh copy (and build) per function.
+sam build --build-in-source --parameter-overrides "Architecture=${ARCH:-arm64}"
+
+say "deployment package sizes (each bootstrap deflated at level 9, as a zip)"
+"$VENV/bin/python" - .aws-sam/build <<'PY'
+import io, pathlib, sys, zipfile
+for bootstrap in sorted(pathlib.Path(sys.argv[1]).glob("*/bootstrap")):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.write(bootstrap, "bootstrap")
+    print(f"{bootstrap.parent.name:<22} {len(buffer.getvalue()):>9} bytes zipped ({bootstrap.stat().st_size} unzipped)")
+PY
