@@ -15,7 +15,7 @@ sam validate --lint
 
 say "sam build (${ARCH:-arm64})"
 # --build-in-source: one shared target/ for all functions instead of a fresh copy (and build) per function.
-sam build --build-in-source --parameter-overrides "Architecture=${ARCH:-arm64}"
+sam build --build-in-source --no-cached --parameter-overrides "Architecture=${ARCH:-arm64}"
 
 say "deployment package sizes (each bootstrap deflated at level 9, as a zip)"
 "$VENV/bin/python" - .aws-sam/build <<'PY'
