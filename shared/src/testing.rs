@@ -46,11 +46,19 @@ impl TestDb {
     }
 
     /// Settings for a pool on this database, with short timeouts so failure tests finish quickly.
+    ///
+    /// With `TEST_POOLER_URL` set (scripts/test-pgbouncer.sh), the pool goes through that pooler
+    /// (PgBouncer in transaction mode), as the functions do through Neon's `-pooler` endpoint;
+    /// the harness's own set-up still talks to the server directly.
     pub fn config(&self) -> DatabaseConfig {
+        let url = match std::env::var("TEST_POOLER_URL") {
+            Ok(pooler) => replace_database(&pooler, &self.name),
+            Err(_) => self.url.clone(),
+        };
         DatabaseConfig {
             url: SecretString::from(format!(
                 "{}?sslmode=disable",
-                self.url.split('?').next().unwrap_or(&self.url)
+                url.split('?').next().unwrap_or(&url)
             )),
             pool_max_size: 2,
             connect_timeout: Duration::from_secs(2),
