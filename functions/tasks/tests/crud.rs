@@ -347,3 +347,36 @@ async fn missing_or_bad_token_is_401() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_broken_schema_gives_an_opaque_500() {
+    let app = TestApp::new().await;
+    let user = app.user("ada@example.com").await;
+    app.sql()
+        .await
+        .batch_execute("alter table tasks rename column title to heading")
+        .await
+        .unwrap();
+    let answer = app.create(&user, json!({"title": "t"})).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.headers["content-type"], "application/problem+json");
+    assert_eq!(answer.body["detail"], "internal server error");
+    let text = answer.body.to_string();
+    for leak in [
+        "heading",
+        "column",
+        "insert",
+        "does not exist",
+        "sqlstate",
+        "postgres",
+    ] {
+        assert!(
+            !text.to_lowercase().contains(&leak.to_lowercase()),
+            "{leak} leaked: {text}"
+        );
+    }
+    assert!(
+        answer.body["request_id"].is_string(),
+        "the id to quote when reporting it"
+    );
+}
