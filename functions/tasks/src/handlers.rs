@@ -36,6 +36,26 @@ macro_rules! with_caller {
     };
 }
 
+/// An update of one task (`$4` is its id) that sets `$set`, bumps `updated_at` (strictly, even
+/// within one microsecond) and returns `live` plus the task, or `live` and nulls when none matched.
+macro_rules! update_task {
+    ($set:literal) => {
+        with_caller!(
+            ", changed as (
+                update tasks t
+                   set ",
+            $set,
+            ",
+                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
+                  from caller
+                 where caller.live and t.user_id = $1 and t.id = $4
+                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
+             )
+             select caller.live, changed.* from caller left join changed on true"
+        )
+    };
+}
+
 #[derive(Debug, Serialize)]
 pub struct Task {
     id: i64,
@@ -223,22 +243,15 @@ pub async fn replace_task(
     let (title, description) = parse_new(&body)?;
     let task = one_task(
         &state,
-        with_caller!(
-            ", changed as (
-                update tasks t
-                   set title = $5, description = $6, completed = coalesce($7, t.completed),
-                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
-                  from caller
-                 where caller.live and t.user_id = $1 and t.id = $4
-                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-             )
-             select caller.live, changed.* from caller left join changed on true"
-        ),
+        update_task!("title = $5, description = $6, completed = coalesce($7, t.completed)"),
         &caller,
         &[
             (&id, Type::INT8),
             (&title.as_str(), Type::TEXT),
-            (&description.as_ref().map(TaskDescription::as_str), Type::TEXT),
+            (
+                &description.as_ref().map(TaskDescription::as_str),
+                Type::TEXT,
+            ),
             (&body.completed, Type::BOOL),
         ],
     )
@@ -294,19 +307,7 @@ pub async fn update_task(
     let description = description.flatten();
     let task = one_task(
         &state,
-        with_caller!(
-            ", changed as (
-                update tasks t
-                   set title = coalesce($5, t.title),
-                       description = case when $6 then $7 else t.description end,
-                       completed = coalesce($8, t.completed),
-                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
-                  from caller
-                 where caller.live and t.user_id = $1 and t.id = $4
-                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-             )
-             select caller.live, changed.* from caller left join changed on true"
-        ),
+        update_task!("title = coalesce($5, t.title), description = case when $6 then $7 else t.description end, completed = coalesce($8, t.completed)"),
         &caller,
         &[
             (&id, Type::INT8),
@@ -344,17 +345,7 @@ pub async fn complete_task(
     };
     let task = one_task(
         &state,
-        with_caller!(
-            ", changed as (
-                update tasks t
-                   set completed = coalesce($5, not t.completed),
-                       updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
-                  from caller
-                 where caller.live and t.user_id = $1 and t.id = $4
-                returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-             )
-             select caller.live, changed.* from caller left join changed on true"
-        ),
+        update_task!("completed = coalesce($5, not t.completed)"),
         &caller,
         &[(&id, Type::INT8), (&completed, Type::BOOL)],
     )
