@@ -14,7 +14,9 @@ say "sam validate --lint"
 sam validate --lint
 
 say "sam build (${ARCH:-arm64})"
-# --build-in-source: one shared target/ for all functions instead of a fresh copy (and build) per function.
+# --build-in-source: one shared target/ for all functions instead of a fresh copy (and build) per
+# function; sequential (samconfig: parallel = false), since concurrent cargo-lambda builds in one
+# target/ race ("File exists") on a fresh clone.
 sam build --build-in-source --no-cached --parameter-overrides "Architecture=${ARCH:-arm64}"
 
 say "deployment package sizes (each bootstrap deflated at level 9, as a zip)"
