@@ -32,6 +32,15 @@ pub struct AccessClaims {
     pub typ: String,
 }
 
+impl AccessClaims {
+    /// The subject as our user id; a token whose `sub` is not one is invalid.
+    pub fn user_id(&self) -> Result<Uuid, ApiError> {
+        self.sub
+            .parse()
+            .map_err(|_| ApiError::unauthorized("Invalid token"))
+    }
+}
+
 /// Signs and verifies access tokens.
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -322,10 +331,7 @@ pub async fn authenticate(
 ) -> Result<Principal, ApiError> {
     use tokio_postgres::types::Type;
     let claims = keys.verify(crate::http::bearer_token(headers)?)?;
-    let user_id: Uuid = claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+    let user_id = claims.user_id()?;
     let row = db
         .query_opt(
             "select u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at

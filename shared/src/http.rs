@@ -323,6 +323,14 @@ mod tests {
     }
 }
 
+/// For PATCH bodies: `Some(None)` when the field is present and null (clear it), `None` when it is
+/// absent (leave it). Use with `#[serde(default, deserialize_with = "present_or_null")]`.
+pub fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// Query-string parameters parsed into `T`; a bad value is a 422 pointing at `["query", name]`.
 #[derive(Debug)]
 pub struct Query<T>(pub T);

@@ -69,10 +69,7 @@ impl FromRequestParts<TasksState> for Caller {
         let token = bearer_token(&parts.headers)?;
         match state.keys.verify(token) {
             Ok(claims) => {
-                let user_id: Uuid = claims
-                    .sub
-                    .parse()
-                    .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+                let user_id: Uuid = claims.user_id()?;
                 Ok(Caller {
                     subject: claims.sub,
                     session: Some((claims.sid, user_id)),

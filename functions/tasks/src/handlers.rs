@@ -6,10 +6,10 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{
-    is_json_media_type, parse_json, require_content_type, Json, LimitedBody, Query,
+    is_json_media_type, parse_json, present_or_null, require_content_type, Json, LimitedBody, Query,
 };
 use time::OffsetDateTime;
 use tokio_postgres::types::{ToSql, Type};
@@ -259,19 +259,12 @@ pub async fn replace_task(
     Ok(axum::Json(task))
 }
 
-/// `Some(None)` when the field is present and null, `None` when it is absent.
-fn present<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskChanges {
     #[serde(default)]
     title: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_or_null")]
     description: Option<Option<String>>,
     #[serde(default)]
     completed: Option<bool>,

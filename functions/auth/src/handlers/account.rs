@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use shared::auth::{Principal, User, USER_COLUMNS};
 use shared::error::{ApiError, FieldError, Result};
-use shared::http::{Json, SourceIp};
+use shared::http::{present_or_null, Json, SourceIp};
 use tokio_postgres::types::Type;
 
 use super::{collect, reject_invalid};
@@ -70,13 +70,7 @@ pub async fn register(
             ],
         )
         .await
-        .map_err(|error| {
-            if error.is_unique_violation("users_email_key") {
-                ApiError::Conflict("Email already registered".to_owned())
-            } else {
-                error.into()
-            }
-        })?;
+        .map_err(email_taken_is_conflict)?;
     let user = User::from_row(&row);
     tracing::info!(user_id = %user.id, role = %user.role, "user registered");
     Ok((
@@ -85,6 +79,16 @@ pub async fn register(
         axum::Json(user),
     )
         .into_response())
+}
+
+/// SQLSTATE 23505 on the case-insensitive email index is a 409, decided by the database at insert
+/// or update time (no check-then-write race).
+fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
+    if error.is_unique_violation("users_email_key") {
+        ApiError::Conflict("Email already registered".to_owned())
+    } else {
+        error.into()
+    }
 }
 
 pub async fn me(principal: Principal) -> axum::Json<User> {
@@ -107,15 +111,10 @@ pub async fn welcome(principal: Principal) -> axum::Json<Welcome> {
     })
 }
 
-/// `Some(None)` when the field is present and null, `None` when it is absent.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeBody {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_or_null")]
     name: Option<Option<String>>,
     #[serde(default)]
     email: Option<String>,
@@ -221,13 +220,7 @@ pub async fn update_me(
             ],
         )
         .await
-        .map_err(|error| {
-            if error.is_unique_violation("users_email_key") {
-                ApiError::Conflict("Email already registered".to_owned())
-            } else {
-                error.into()
-            }
-        })?;
+        .map_err(email_taken_is_conflict)?;
     if password_changed {
         tracing::info!(user_id = %principal.user.id, "password changed; other sessions ended");
     }

@@ -290,10 +290,7 @@ async fn rotate(state: &AuthState, presented: &str) -> Result<axum::Json<TokenPa
 /// that uses it, so logout costs one round trip.
 fn claims_of(state: &AuthState, headers: &HeaderMap) -> Result<(AccessClaims, Uuid)> {
     let claims = state.keys.verify(bearer_token(headers)?)?;
-    let user_id = claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+    let user_id = claims.user_id()?;
     Ok((claims, user_id))
 }
 
