@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines of a scripts/bench.sh run into one markdown report: printed, and written
+into README.md between <!-- bench:start --> and <!-- bench:end --> (with --readme)."""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+ROUTES = [("health", "GET /health"), ("register", "POST /auth/register"), ("login", "POST /auth/login"),
+          ("me", "GET /users/me"), ("create", "POST /api/{id}/tasks"), ("list", "GET /api/{id}/tasks (100)"),
+          ("get", "GET /api/{id}/tasks/{task}"), ("update", "PUT /api/{id}/tasks/{task}"),
+          ("delete", "DELETE /api/{id}/tasks/{task}")]
+FUNCTIONS = ["health", "auth", "tasks"]
+MB = 1_000_000
+
+
+def load(work):
+    records = []
+    for path in sorted(glob.glob(os.path.join(work, "*.jsonl"))):
+        for line in open(path):
+            line = line.strip()
+            if line.startswith("{"):
+                records.append(json.loads(line))
+    return records
+
+
+def ms(value):
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def cell(record):
+    if not record:
+        return "–"
+    return f"{ms(record['p50_ms'])} / {ms(record['p99_ms'])} · {record['rps']:,.0f}"
+
+
+def mib(kib):
+    return "–" if kib is None else f"{kib * 1024 / MB:.1f} MB"
+
+
+def report(records, meta):
+    def pick(**match):
+        return [r for r in records if all(r.get(k) == v for k, v in match.items())]
+
+    def one(**match):
+        found = pick(**match)
+        return found[0] if found else None
+
+    out = []
+    out.append(f"Measured {meta['date']} by `{meta['command']}` ({meta['elapsed']}) on {meta['machine']}; "
+               f"PostgreSQL {meta['postgres']} on the same machine, {meta['rustc']}.")
+    out.append("")
+    driver = one(kind="driver")
+    out.append(f"Each cell: p50 / p99 in ms · requests per second; {meta['duration']} s per route and "
+               f"concurrency after {meta['warmup']} s of warm-up (register and login: "
+               f"{meta['hash_calls']} calls in-process, {meta['hash_seconds']} s through the emulator: "
+               "argon2 dominates them). In-process: the functions' routers called with "
+               "`tower::ServiceExt::oneshot` (release build, 4 tokio tasks for c=4, each function its own pool). "
+               "Emulator: `cargo lambda watch --release --concurrency 4` driven by "
+               f"{driver['driver'] if driver else '?'} over keep-alive HTTP/1.1. DB floor: the exact statements "
+               "of each operation (captured from the wire) replayed by `pgbench -M extended -c 1`. "
+               "Round trips: Sync and Query messages the function sends per operation, counted by a proxy "
+               "that reads the PostgreSQL protocol. No errors were allowed.")
+    out.append("")
+    out.append("| route | DB round trips | in-process c=1 | in-process c=4 | emulator c=1 | emulator c=4 | DB floor c=1 |")
+    out.append("|---|---|---|---|---|---|---|")
+    for op, label in ROUTES:
+        trips = one(kind="roundtrips", op=op)
+        trips_text = "–" if not trips else f"{trips['round_trips']:g}"
+        out.append("| " + " | ".join([
+            label, trips_text,
+            cell(one(kind="latency", mode="inprocess", op=op, c=1)),
+            cell(one(kind="latency", mode="inprocess", op=op, c=4)),
+            cell(one(kind="latency", mode="emulator", op=op, c=1)),
+            cell(one(kind="latency", mode="emulator", op=op, c=4)),
+            cell(one(kind="floor", op=op)),
+        ]) + " |")
+    out.append("")
+
+    out.append("Where the time goes, p50 at c=1 in ms: the database floor; of it, planning (the floor minus the "
+               "same statements as named prepared statements, `pgbench -M prepared`: the functions send "
+               "unnamed ones, planned on every call) and the commit's WAL flush (minus the same statements "
+               "with `synchronous_commit=off`); the function's own time "
+               "in-process beyond the floor (HTTP, JSON, JWT, pool, tokio; argon2 for register and login), and "
+               "what `cargo lambda watch` adds on top of the in-process call:")
+    out.append("")
+    out.append("| route | DB floor | of it, planning | of it, WAL flush at commit | function beyond the floor | emulator's share |")
+    out.append("|---|---|---|---|---|---|")
+
+    def p50(record):
+        return record and record.get("p50_ms")
+
+    def diff(a, b):
+        return "–" if a is None or b is None else f"{a - b:+.2f}"
+    for op, label in ROUTES:
+        floor = p50(one(kind="floor", op=op))
+        floor_async = p50(one(kind="floor_async", op=op))
+        floor_prepared = p50(one(kind="floor_prepared", op=op))
+        inproc = p50(one(kind="latency", mode="inprocess", op=op, c=1))
+        emu = p50(one(kind="latency", mode="emulator", op=op, c=1))
+        out.append(f"| {label} | {ms(floor)} | {diff(floor, floor_prepared)} | {diff(floor, floor_async)} | "
+                   f"{diff(inproc, floor)} | {diff(emu, inproc)} |")
+    out.append("")
+
+    out.append("| function | cold start, DB warm-up on | cold start, `DB_WARMUP=false` | peak RSS under load (emulator) | arm64 zip |")
+    out.append("|---|---|---|---|---|")
+    for function in FUNCTIONS:
+        cold = {w: one(kind="coldstart", function=function, warmup=w) for w in (True, False)}
+
+        def cold_text(r):
+            return "–" if not r else f"{r['median_ms']:.1f} ms (min {r['min_ms']:.1f}, max {r['max_ms']:.1f})"
+        plain = one(kind="rss", mode="emulator", phase="without_hashing", process=function)
+        full = one(kind="rss", mode="emulator", phase="all", process=function)
+        rss = mib(plain and plain["vmhwm_kib"])
+        if function == "auth" and full:
+            rss += f"; {mib(full['vmhwm_kib'])} after register + login"
+        zipped = one(kind="zip", function=function)
+        zip_text = "–" if not zipped or zipped.get("bytes") is None else f"{zipped['bytes'] / MB:.2f} MB"
+        out.append(f"| {function} | {cold_text(cold[True])} | {cold_text(cold[False])} | {rss} | {zip_text} |")
+    inproc_plain = one(kind="rss", mode="inprocess", phase="without_hashing")
+    inproc_all = one(kind="rss", mode="inprocess", phase="all")
+    out.append("")
+    n_cold = one(kind="coldstart")
+    out.append(f"Cold start: process spawn to the first answered invocation (a database-backed request: "
+               f"/health, /users/me, the 100-task list) through a minimal Lambda Runtime API "
+               f"(`scripts/coldstart.py`), x86_64 release binaries, median of {n_cold['n'] if n_cold else '?'}. "
+               f"Peak RSS: VmHWM of each function process cargo-lambda ran (the largest of its instances), "
+               f"after every route but register and login; the in-process bench process peaked at "
+               f"{mib(inproc_plain and inproc_plain['vmhwm_kib'])} (all three routers), "
+               f"{mib(inproc_all and inproc_all['vmhwm_kib'])} after the hashing routes. "
+               f"Zips: `cargo lambda build --release --arm64 --output-format zip`. MB = 10^6 bytes.")
+    out.append("")
+
+    rust, c = one(kind="argon2", impl="rust"), one(kind="argon2", impl="c")
+    if rust:
+        out.append(f"argon2id at m={rust['m_kib']} KiB, t={rust['t']}, p={rust['p']} (median of {rust['n']}):")
+        out.append("")
+        out.append("| implementation | hash | verify |")
+        out.append("|---|---|---|")
+        out.append(f"| ours (RustCrypto `argon2`, release, through the auth function's hasher) | "
+                   f"{rust['hash_ms']:.1f} ms | {rust['verify_ms']:.1f} ms |")
+        if c:
+            out.append(f"| C reference ({c['package']}) | {c['hash_ms']:.1f} ms | {c['verify_ms']:.1f} ms |")
+            out.append(f"| ratio | {rust['hash_ms'] / c['hash_ms']:.2f}× | {rust['verify_ms'] / c['verify_ms']:.2f}× |")
+        out.append("")
+
+    # Targets.
+    targets = []
+
+    def target(name, value, limit, unit, shown=None):
+        if value is None:
+            targets.append(f"- {name} ≤ {limit} {unit}: not measured")
+            return
+        ok = value <= float(str(limit).rstrip("×"))
+        targets.append(f"- {'met' if ok else '**missed**'}: {name} ≤ {limit}{' ' + unit if unit else ''} "
+                       f"({shown if shown is not None else f'{value:.2f} {unit}'})")
+
+    for op, limit in (("create", 0.5), ("me", 0.5), ("list", 1.0)):
+        r = one(kind="latency", mode="inprocess", op=op, c=1)
+        target(f"{op} p50 in-process (c=1)", r and r["p50_ms"], limit, "ms")
+    for function in FUNCTIONS:
+        r = one(kind="coldstart", function=function, warmup=False)
+        target(f"{function} cold start without warm-up", r and r["median_ms"], 40, "ms", r and f"{r['median_ms']:.1f} ms")
+    for function in FUNCTIONS:
+        r = one(kind="rss", mode="emulator", phase="without_hashing", process=function)
+        kib = r and r["vmhwm_kib"]
+        target(f"{function} peak RSS outside password hashing", kib and kib * 1024 / MB, 20, "MB")
+    for function in FUNCTIONS:
+        r = one(kind="zip", function=function)
+        b = r and r.get("bytes")
+        target(f"{function} arm64 zip", b and b / MB, 3, "MB")
+    if rust and c:
+        target("argon2 hash vs the C reference", rust["hash_ms"] / c["hash_ms"], "1.3×", "",
+               f"{rust['hash_ms'] / c['hash_ms']:.2f}×")
+    out.append("Targets:")
+    out.append("")
+    out.extend(targets)
+    return "\n".join(out) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--meta", required=True)
+    parser.add_argument("--readme")
+    args = parser.parse_args()
+    records = load(args.work)
+    meta = json.load(open(args.meta))
+    text = report(records, meta)
+    print(text)
+    if args.readme:
+        readme = open(args.readme).read()
+        pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
+        if not pattern.search(readme):
+            sys.exit(f"{args.readme} has no <!-- bench:start --> ... <!-- bench:end --> markers")
+        readme = pattern.sub(lambda m: m.group(1) + text + m.group(2), readme, count=1)
+        open(args.readme, "w").write(readme)
+        print(f"(written into {args.readme})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
