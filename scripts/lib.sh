@@ -107,6 +107,18 @@ dotenv_value() {
     sed -n -E "s/^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=[[:space:]]*//p" "$ROOT/.env" | tail -n 1 | sed -E "s/^['\"]//; s/['\"]$//"
 }
 
+# Extra pinned Python tools for one script ($1: its requirements file), installed into .venv once.
+ensure_python_tools() {
+    local requirements="$ROOT/$1" stamp
+    stamp="$VENV/.installed-$(basename "$(dirname "$1")")-$(basename "$1")"
+    if [ ! -f "$stamp" ] || ! cmp -s "$requirements" "$stamp"; then
+        say "installing $(grep -v '^#' "$requirements" | xargs) into .venv"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+            || die "pip install failed"
+        cp "$requirements" "$stamp"
+    fi
+}
+
 # aws-sam-cli for scripts/deploy-check.sh: heavier than the test tools, so separate.
 ensure_deploy_tools() {
     if [ ! -x "$VENV/bin/sam" ]; then

@@ -15,10 +15,13 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// One field-level validation problem, shaped like FastAPI's 422 items.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: `["body", field]`, `["query", name]` or `["path"]`.
+    #[schema(example = json!(["body", "email"]))]
     pub loc: Vec<String>,
     pub msg: String,
+    /// Kind of problem: `missing`, `value_error`, `string_too_long`, `json_invalid`...
     #[serde(rename = "type")]
     pub kind: String,
 }
@@ -109,17 +112,24 @@ impl ApiError {
     }
 }
 
-/// RFC 9457 body; `detail` keeps FastAPI's field so seed clients still read the message.
-#[derive(Serialize)]
-struct Problem<'a> {
+/// Every error answer: an RFC 9457 problem. `detail` keeps FastAPI's field, so the seed clients
+/// still read the message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "about:blank")]
     kind: &'static str,
+    #[schema(value_type = String, example = "Unprocessable Entity")]
     title: &'a str,
+    #[schema(example = 422)]
     status: u16,
     detail: String,
+    /// API Gateway's id of the request, also in its log line: quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    /// Only on 422: each invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     errors: Option<&'a [FieldError]>,
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod migrate;
+pub mod openapi;
 pub mod routes;
 pub mod telemetry;
 

@@ -12,8 +12,11 @@ use shared::config::{ConfigError, DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 
 pub mod domain;
-mod handlers;
+// Public only so the fuzz targets (shared/fuzz) can parse the real request bodies.
+#[doc(hidden)]
+pub mod handlers;
 pub mod mailer;
+pub mod openapi;
 pub mod password;
 pub mod secrets;
 pub mod throttle;
@@ -33,6 +36,10 @@ pub struct AuthSettings {
     /// The first user to register with this email (case-insensitive) becomes admin, if there is
     /// no admin yet: the first admin without touching SQL.
     pub admin_email: Option<String>,
+    /// Failed sign-ins one source address may make before it is slowed down.
+    pub source_ip_policy: throttle::Policy,
+    /// Registrations (and reset requests) one source address may make an hour.
+    pub registration_policy: throttle::Policy,
 }
 
 impl AuthSettings {
@@ -60,7 +67,36 @@ impl AuthSettings {
                     reason: "expected a number from 1 to 365".to_owned(),
                 })?,
         };
+        // Per-address limits are settings because many users can share one address (a NAT, an
+        // office, or 127.0.0.1 under `cargo lambda watch`); the per-account limit is fixed.
+        let per_address = |name: &'static str, default: i32| match get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name,
+                    reason: "expected a number from 1 to 1000000".to_owned(),
+                }),
+        };
+        let source_ip_policy = throttle::Policy {
+            threshold: per_address(
+                "THROTTLE_FAILED_LOGINS_PER_IP",
+                throttle::SOURCE_IP.threshold,
+            )?,
+            ..throttle::SOURCE_IP
+        };
+        let registration_policy = throttle::Policy {
+            threshold: per_address(
+                "THROTTLE_REGISTRATIONS_PER_IP_HOUR",
+                throttle::REGISTRATION.threshold,
+            )?,
+            ..throttle::REGISTRATION
+        };
         Ok(Self {
+            source_ip_policy,
+            registration_policy,
             password_policy: PasswordPolicy { min_chars },
             refresh_token_ttl: Duration::from_secs(days * 24 * 3600),
             password_reset_url: get("PASSWORD_RESET_URL")

@@ -274,3 +274,42 @@ async fn registrations_from_one_address_are_throttled() {
         .await;
     assert_eq!(answer.status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn the_per_address_registration_limit_is_a_setting() {
+    let app = TestApp::with_vars(&[("THROTTLE_REGISTRATIONS_PER_IP_HOUR", "2")]).await;
+    let register = |i: usize| {
+        let body = json!({"email": format!("n{i}@example.com"), "password": PASSWORD});
+        common::from_ip(
+            json_request(Method::POST, "/auth/register", body),
+            "203.0.113.10",
+        )
+    };
+    assert_eq!(app.send(register(0)).await.status, StatusCode::CREATED);
+    assert_eq!(app.send(register(1)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.send(register(2)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[test]
+fn per_address_limits_refuse_nonsense() {
+    for (name, value) in [
+        ("THROTTLE_REGISTRATIONS_PER_IP_HOUR", "0"),
+        ("THROTTLE_REGISTRATIONS_PER_IP_HOUR", "many"),
+        ("THROTTLE_FAILED_LOGINS_PER_IP", "-1"),
+        ("THROTTLE_FAILED_LOGINS_PER_IP", "99999999999"),
+    ] {
+        let vars = std::collections::HashMap::from([(name.to_owned(), value.to_owned())]);
+        let error = auth::AuthSettings::from_source(&vars).unwrap_err();
+        assert!(error.to_string().contains(name), "{error}");
+    }
+    let vars = std::collections::HashMap::from([(
+        "THROTTLE_FAILED_LOGINS_PER_IP".to_owned(),
+        "500".to_owned(),
+    )]);
+    let settings = auth::AuthSettings::from_source(&vars).unwrap();
+    assert_eq!(settings.source_ip_policy.threshold, 500);
+    assert_eq!(settings.registration_policy.threshold, 10);
+}

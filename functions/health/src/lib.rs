@@ -1,6 +1,7 @@
 //! The health function: `GET /health` reports whether this function can reach the database and how
 //! long one round trip takes. It answers 503 within a few seconds when the database is unreachable,
 //! and 200 again as soon as it is back, with no restart (the pool replaces dead connections).
+//! It also serves the whole API's documentation (`docs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,9 +14,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 use shared::config::{DatabaseConfig, Source};
 use shared::db::Db;
-use shared::error::{ApiError, ErrorChain};
+use shared::error::ErrorChain;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+pub mod docs;
 
 /// The database check gives up after this long, so `/health` answers well within API Gateway's
 /// and the SPEC's 5 s even when the database host does not answer at all.
@@ -41,28 +45,42 @@ pub fn app(state: HealthState) -> Router {
     shared::lambda::finish(
         Router::new()
             .route("/health", get(health))
-            .route("/openapi.json", get(not_yet))
-            .route("/docs", get(not_yet))
+            .route("/openapi.json", get(docs::openapi_json))
+            .route("/docs", get(docs::docs_page))
             .with_state(state),
     )
 }
 
-#[derive(Debug, Serialize)]
-struct HealthBody {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `healthy` or `unhealthy`.
+    #[schema(value_type = String, example = "healthy")]
     status: &'static str,
+    #[schema(format = DateTime)]
     timestamp: String,
+    #[schema(value_type = String, example = "0.1.0")]
     version: &'static str,
     database: DatabaseStatus,
 }
 
-#[derive(Debug, Serialize)]
-struct DatabaseStatus {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseStatus {
+    /// `ok` or `unavailable`.
+    #[schema(value_type = String, example = "ok")]
     status: &'static str,
+    /// One round trip to the database, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
 }
 
-async fn health(State(state): State<HealthState>) -> Response {
+/// Whether this function reaches the database, and how fast. Never cached.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "Healthy", body = HealthBody),
+        (status = 503, description = "The database is unreachable", body = HealthBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))),
+    ))]
+pub async fn health(State(state): State<HealthState>) -> Response {
     let check = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.db.ping()).await;
     let latency = match check {
         Ok(Ok(latency)) => Some(latency),
@@ -107,9 +125,4 @@ async fn health(State(state): State<HealthState>) -> Response {
             .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
     }
     response
-}
-
-/// The OpenAPI document and docs page arrive with the documentation work.
-async fn not_yet() -> ApiError {
-    ApiError::NotImplemented("API documentation is not available yet".to_owned())
 }

@@ -48,7 +48,8 @@ impl BetterAuthKey {
         }
     }
 
-    fn subject(&self, token: &str) -> Option<String> {
+    /// The subject of a valid token, or `None` for an invalid token or an unusable subject.
+    pub fn subject(&self, token: &str) -> Option<String> {
         let claims =
             jsonwebtoken::decode::<BetterAuthClaims>(token, &self.decoding, &self.validation)
                 .ok()?

@@ -14,6 +14,7 @@ use shared::http::{
 use time::OffsetDateTime;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
+use utoipa::ToSchema;
 
 use crate::caller::Caller;
 use crate::domain::{parse_task_id, TaskDescription, TaskTitle};
@@ -56,10 +57,12 @@ macro_rules! update_task {
     };
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Task {
     id: i64,
+    /// The owner's subject.
     user_id: String,
+    #[schema(example = "Buy milk")]
     title: String,
     description: Option<String>,
     completed: bool,
@@ -132,11 +135,21 @@ async fn one_task(
     Task::from_row(&row).ok_or_else(task_not_found)
 }
 
-#[derive(Deserialize)]
+/// A task to create, or (PUT) the whole new content of one: an absent description is cleared,
+/// an absent `completed` is kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
+    /// 1 to 200 characters once trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$",
+        example = "Buy milk"
+    )]
     title: String,
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = r"^[^\x00]*$", example = "2 litres")]
     description: Option<String>,
     #[serde(default)]
     completed: Option<bool>,
@@ -160,6 +173,13 @@ fn parse_new(body: &NewTask) -> Result<(TaskTitle, Option<TaskDescription>)> {
     }
 }
 
+/// Creates a task for the caller.
+#[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id")), request_body = NewTask,
+    responses(
+        (status = 201, description = "The new task", body = Task,
+         headers(("Location" = String, description = "The task's URL"))),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+    ))]
 pub async fn create_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -214,6 +234,14 @@ fn task_path(caller: &Caller, path: TaskPath) -> Result<i64> {
     parse_task_id(&id)
 }
 
+/// One of the caller's tasks.
+#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+           ("id" = i64, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 404, description = "Task not found"),
+    ))]
 pub async fn get_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -233,6 +261,14 @@ pub async fn get_task(
     Ok(axum::Json(task))
 }
 
+/// Replaces a task's title and description (and `completed`, when given).
+#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+           ("id" = i64, Path, description = "The task's id")), request_body = NewTask,
+    responses(
+        (status = 200, description = "The updated task", body = Task),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 404, description = "Task not found"),
+    ))]
 pub async fn replace_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -259,17 +295,32 @@ pub async fn replace_task(
     Ok(axum::Json(task))
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change; `description: null` clears it.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskChanges {
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     title: Option<String>,
     #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[^\x00]*$")]
     description: Option<Option<String>>,
     #[serde(default)]
     completed: Option<bool>,
 }
 
+/// Changes some fields of a task.
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+           ("id" = i64, Path, description = "The task's id")), request_body = TaskChanges,
+    responses(
+        (status = 200, description = "The updated task", body = Task),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 404, description = "Task not found"),
+    ))]
 pub async fn update_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -314,14 +365,23 @@ pub async fn update_task(
     Ok(axum::Json(task))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     #[serde(default)]
     completed: Option<bool>,
 }
 
-/// No body toggles; `{"completed": true|false}` sets.
+/// No body (or `null`) toggles; `{"completed": true|false}` sets.
+/// Toggles `completed` (no body), or sets it (`{"completed": true}`).
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+           ("id" = i64, Path, description = "The task's id")),
+    request_body(content = Option<CompleteBody>, description = "Optional; without it the task toggles"),
+    responses(
+        (status = 200, description = "The updated task", body = Task),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 404, description = "Task not found"),
+    ))]
 pub async fn complete_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -330,11 +390,16 @@ pub async fn complete_task(
     LimitedBody(bytes): LimitedBody,
 ) -> Result<axum::Json<Task>> {
     let id = task_path(&caller, path)?;
-    let completed = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let body = bytes.trim_ascii();
+    let completed = if body.is_empty() {
         None
     } else {
         require_content_type(&headers, is_json_media_type, "application/json")?;
-        parse_json::<CompleteBody>(&bytes)?.completed
+        if body == b"null" {
+            None
+        } else {
+            parse_json::<CompleteBody>(&bytes)?.completed
+        }
     };
     let task = one_task(
         &state,
@@ -346,6 +411,14 @@ pub async fn complete_task(
     Ok(axum::Json(task))
 }
 
+/// Deletes a task.
+#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+           ("id" = i64, Path, description = "The task's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 404, description = "Task not found"),
+    ))]
 pub async fn delete_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -420,6 +493,14 @@ fn list_statement(sort: crate::listing::Sort) -> &'static str {
     }
 }
 
+/// The caller's tasks, a page at a time.
+#[utoipa::path(get, path = "/api/{user_id}/tasks", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"), RawListQuery),
+    responses(
+        (status = 200, description = "One page of tasks", body = Vec<Task>,
+         headers(("X-Total-Count" = i64, description = "Number of tasks matching the filters"),
+                 ("Link" = String, description = "`rel=\"next\"` URL of the next page, when there is one"))),
+        (status = 403, description = "`user_id` is not the caller's subject"),
+    ))]
 pub async fn list_tasks(
     State(state): State<TasksState>,
     caller: Caller,

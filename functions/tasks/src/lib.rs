@@ -14,8 +14,11 @@ use shared::secrecy::ExposeSecret;
 
 pub mod caller;
 pub mod domain;
-mod handlers;
+// Public only so the fuzz targets (shared/fuzz) can parse the real request bodies.
+#[doc(hidden)]
+pub mod handlers;
 pub mod listing;
+pub mod openapi;
 
 use caller::BetterAuthKey;
 

@@ -11,12 +11,22 @@ pub const MAX_LIMIT: i64 = 500;
 const MAX_QUERY_CHARS: usize = 200;
 
 /// The raw query string; every field is parsed into [`ListParams`] with a field-level 422.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RawListQuery {
+    /// Only completed (`true`) or only open (`false`) tasks.
+    #[param(value_type = Option<bool>)]
     completed: Option<String>,
+    /// Case-insensitive search in title and description, at most 200 characters.
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     q: Option<String>,
+    /// `created_at` (default), `updated_at` or `title`; a leading `-` sorts descending.
+    #[param(pattern = "^-?(created_at|updated_at|title)$")]
     sort: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// From the previous page's `Link: rel="next"`; only valid with the same `sort`.
     cursor: Option<String>,
 }
 
@@ -98,9 +108,14 @@ impl After {
         }
         let id: i64 = id.parse().ok()?;
         Some(match sort.key {
+            // No title holds NUL (PostgreSQL text cannot), and as a query parameter it would be a 500.
+            SortKey::Title if value.contains('\0') => return None,
             SortKey::Title => After::Title(value.to_owned(), id),
             _ => After::Time(
-                OffsetDateTime::from_unix_timestamp_nanos(value.parse().ok()?).ok()?,
+                OffsetDateTime::from_unix_timestamp_nanos(value.parse().ok()?)
+                    .ok()
+                    // Rows are stamped by now(); PostgreSQL refuses years before 4713 BC (a 500).
+                    .filter(|at| at.year() >= 1)?,
                 id,
             ),
         })
@@ -255,6 +270,26 @@ mod tests {
             After::decode(&After::Time(at, 3).encode(sort), sort),
             Some(After::Time(at, 3))
         );
+    }
+
+    #[test]
+    fn title_cursor_with_nul_is_refused() {
+        // Found by fuzzing (path_query): the title went to PostgreSQL, which refuses NUL in text.
+        let sort = Sort::parse("title").unwrap();
+        let forged = URL_SAFE_NO_PAD.encode("title|a\0b|4");
+        assert_eq!(After::decode(&forged, sort), None);
+        assert!(ListParams::parse(raw(&[("sort", "title"), ("cursor", &forged)])).is_err());
+    }
+
+    #[test]
+    fn time_cursor_before_year_one_is_refused() {
+        // Found by fuzzing (path_query): -9999-01-01 went to PostgreSQL: "timestamp out of range".
+        let sort = Sort::parse("created_at").unwrap();
+        let forged = URL_SAFE_NO_PAD.encode("created_at|-377705116800000000000|1");
+        assert_eq!(After::decode(&forged, sort), None);
+        let first = OffsetDateTime::from_unix_timestamp(-62_135_596_800).unwrap();
+        let after = After::Time(first, 1);
+        assert_eq!(After::decode(&after.encode(sort), sort), Some(after));
     }
 
     #[test]

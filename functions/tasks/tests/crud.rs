@@ -104,6 +104,16 @@ async fn seed_003_flow_create_list_get_update_complete_delete() {
         )
         .await;
     assert_eq!(set.body["completed"], true, "setting is idempotent");
+    let toggled = app
+        .call(
+            Method::PATCH,
+            &format!("{base}/{id}/complete"),
+            &user.token,
+            Some(serde_json::Value::Null),
+        )
+        .await;
+    assert_eq!(toggled.status, StatusCode::OK);
+    assert_eq!(toggled.body["completed"], false, "a null body toggles");
 
     let deleted = app
         .call(Method::DELETE, &format!("{base}/{id}"), &user.token, None)

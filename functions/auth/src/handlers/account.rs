@@ -8,6 +8,7 @@ use shared::auth::{Principal, User, USER_COLUMNS};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{present_or_null, Json, SourceIp};
 use tokio_postgres::types::Type;
+use utoipa::ToSchema;
 
 use super::{collect, reject_invalid};
 use crate::domain::{DisplayName, Email, Password};
@@ -15,15 +16,38 @@ use crate::password::Verified;
 use crate::throttle;
 use crate::AuthState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// Unique, ignoring case.
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     email: String,
+    /// 8 to 128 characters (the minimum is `PASSWORD_MIN_LENGTH`), not one of the most common passwords.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     password: String,
+    /// 1 to 100 characters once trimmed, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Ada Lovelace"
+    )]
     name: Option<String>,
 }
 
+/// Creates an account. The source address may register 10 accounts an hour.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The new user", body = User,
+         headers(("Location" = String, description = "`/users/me`"))),
+        (status = 409, description = "Email already registered"),
+        (status = 429, description = "Too many registrations from this address"),
+    ))]
 pub async fn register(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
@@ -47,7 +71,7 @@ pub async fn register(
     if let Some(ip) = &ip {
         let key = throttle::registration_key(ip);
         throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
-        throttle::record_failure(&state.db, &[(key, throttle::REGISTRATION)]).await?;
+        throttle::record_failure(&state.db, &[(key, state.settings.registration_policy)]).await?;
     }
 
     let hash = state.hasher.hash(password.expose()).await?;
@@ -91,17 +115,24 @@ fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
     }
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
+    responses((status = 200, description = "The caller", body = User)))]
 pub async fn me(principal: Principal) -> axum::Json<User> {
     axum::Json(principal.user)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Welcome {
+    #[schema(example = "Welcome, Ada Lovelace!")]
     message: String,
     #[serde(with = "time::serde::rfc3339::option")]
     last_login_at: Option<time::OffsetDateTime>,
 }
 
+/// A greeting for the caller (the seed backends' protected example route).
+#[utoipa::path(get, path = "/welcome", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
+    responses((status = 200, description = "Greeting", body = Welcome)))]
 pub async fn welcome(principal: Principal) -> axum::Json<Welcome> {
     let user = principal.user;
     let who = user.name.clone().unwrap_or_else(|| user.email.clone());
@@ -111,15 +142,21 @@ pub async fn welcome(principal: Principal) -> axum::Json<Welcome> {
     })
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change; `name: null` clears the name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeBody {
     #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<Option<String>>,
     #[serde(default)]
+    #[schema(format = "email", max_length = 254)]
     email: Option<String>,
+    /// A new password; ends every other session.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 128)]
     password: Option<String>,
+    /// Required to change `email` or `password`.
     #[serde(default)]
     current_password: Option<String>,
 }
@@ -155,6 +192,12 @@ async fn require_current_password(
     }
 }
 
+/// Changes the caller's name, email or password.
+#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = UpdateMeBody,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 409, description = "Email already registered"),
+    ))]
 pub async fn update_me(
     State(state): State<AuthState>,
     principal: Principal,
@@ -227,12 +270,15 @@ pub async fn update_me(
     Ok(axum::Json(User::from_row(&row)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeBody {
     current_password: String,
 }
 
+/// Deletes the caller's account, its sessions and its tasks.
+#[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = DeleteMeBody,
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_me(
     State(state): State<AuthState>,
     principal: Principal,

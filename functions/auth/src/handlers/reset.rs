@@ -15,16 +15,26 @@ use crate::{throttle, AuthState};
 
 pub const RESET_TOKEN_MINUTES: f64 = 15.0;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
+    #[schema(value_type = String)]
     detail: &'static str,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     email: String,
 }
+
+/// Mails a single-use reset link (valid 15 minutes) if the account exists. The answer is the same
+/// either way, so it does not reveal which accounts exist.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = RequestBody,
+    responses(
+        (status = 202, description = "Accepted; a link is mailed if the account exists", body = Accepted),
+        (status = 429, description = "Too many reset requests from this address"),
+    ))]
 
 pub async fn request(
     State(state): State<AuthState>,
@@ -37,7 +47,7 @@ pub async fn request(
         // to flood someone's inbox.
         let key = format!("reset:{ip}");
         throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
-        throttle::record_failure(&state.db, &[(key, throttle::REGISTRATION)]).await?;
+        throttle::record_failure(&state.db, &[(key, state.settings.registration_policy)]).await?;
     }
     let (token, hash) = new_token();
     let recipient = state
@@ -78,12 +88,18 @@ pub async fn request(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
+    /// The token from the mailed link.
     token: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
+
+/// Sets a new password with a reset token; the token is spent and every session ends.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ConfirmBody,
+    responses((status = 200, description = "Password changed", body = Accepted)))]
 
 pub async fn confirm(
     State(state): State<AuthState>,

@@ -8,6 +8,7 @@ use shared::auth::AccessClaims;
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{bearer_token, parse_form, require_content_type, Json, LimitedBody, SourceIp};
 use tokio_postgres::types::Type;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::Email;
@@ -20,20 +21,37 @@ const BAD_CREDENTIALS: &str = "Incorrect email or password";
 /// Longest password we even try to verify; longer ones cannot exist under the policy.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
-#[derive(Serialize)]
+/// A new access token and the refresh token that replaces it when it expires.
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
+    /// A JWT (HS256) for `Authorization: Bearer`.
     access_token: String,
+    #[schema(value_type = String, example = "bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 1800)]
     expires_in: u64,
+    /// Opaque; spent by its first use at `/auth/refresh`.
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     email: String,
+    #[schema(max_length = 1024, example = "correct horse battery staple")]
     password: String,
 }
+
+/// Signs in. Unknown email and wrong password get the same 401; repeated failures are throttled
+/// per account and per source address.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 401, description = "Incorrect email or password"),
+        (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
+    ))]
 
 pub async fn login(
     State(state): State<AuthState>,
@@ -54,11 +72,14 @@ pub async fn login(
 
 /// The OAuth2 token endpoint (form-encoded), as FastAPI's `OAuth2PasswordRequestForm` clients and
 /// Swagger's "Authorize" send it. `scope`, `client_id` and `client_secret` are accepted and ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenForm {
+    /// `password` (the default) or `refresh_token`.
     #[serde(default)]
+    #[schema(pattern = "^(password|refresh_token)$")]
     grant_type: Option<String>,
+    /// The account's email (grant `password`).
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
@@ -76,6 +97,15 @@ pub struct TokenForm {
     client_secret: Option<String>,
 }
 
+/// The OAuth2 token endpoint: `grant_type=password` with `username` (the email) and `password`, or
+/// `grant_type=refresh_token` with `refresh_token`.
+#[utoipa::path(post, path = "/auth/token", tag = "auth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Signed in, or tokens rotated", body = TokenPair),
+        (status = 401, description = "Incorrect email or password, or invalid refresh token"),
+        (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
+    ))]
 pub async fn token(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
@@ -161,7 +191,7 @@ async fn sign_in(
     let verified = state.hasher.verify(password, stored).await?;
     let (Verified::Match { rehash }, Some(user_id), false) = (verified, user_id, disabled) else {
         let mut failures = vec![(account_key, throttle::ACCOUNT)];
-        failures.extend(ip.map(|ip| (throttle::ip_key(ip), throttle::SOURCE_IP)));
+        failures.extend(ip.map(|ip| (throttle::ip_key(ip), state.settings.source_ip_policy)));
         throttle::record_failure(&state.db, &failures).await?;
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     };
@@ -220,12 +250,18 @@ fn token_pair(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Spends a refresh token for a new pair. Presenting a spent one again revokes its whole session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens", body = TokenPair),
+        (status = 401, description = "Invalid, expired or spent refresh token"),
+    ))]
 pub async fn refresh(
     State(state): State<AuthState>,
     Json(body): Json<RefreshBody>,
@@ -294,6 +330,9 @@ fn claims_of(state: &AuthState, headers: &HeaderMap) -> Result<(AccessClaims, Uu
     Ok((claims, user_id))
 }
 
+/// Ends this session: its access and refresh tokens stop working at once.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
+    responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
     let ended = state
@@ -312,6 +351,9 @@ pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Resul
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every session of the caller.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
+    responses((status = 204, description = "Signed out everywhere")))]
 pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
     let ended = state

@@ -1,0 +1,196 @@
+//! The OpenAPI document is the code's routes, no more and no fewer, with every body, answer and
+//! security requirement in place; `/openapi.json` and `/docs` serve it.
+
+use std::collections::BTreeSet;
+
+use axum::body::{to_bytes, Body};
+use health::{app, HealthState};
+use http::{Request, StatusCode};
+use serde_json::Value;
+use shared::routes::ROUTES;
+use shared::testing::TestDb;
+use tower::ServiceExt;
+
+const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+
+fn document() -> Value {
+    serde_json::to_value(health::docs::document()).unwrap()
+}
+
+fn operations(doc: &Value) -> impl Iterator<Item = (String, String, &Value)> {
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS.iter().filter_map(move |method| {
+                item.get(*method)
+                    .map(|operation| (method.to_uppercase(), path.clone(), operation))
+            })
+        })
+}
+
+#[test]
+fn the_document_lists_exactly_the_routes_the_functions_serve() {
+    let doc = document();
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|route| (route.method.to_owned(), route.path.to_owned()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not documented: {undocumented:?}; documented but not served: {unserved:?}"
+    );
+}
+
+#[test]
+fn it_is_openapi_3_1_with_bearer_and_oauth2_password_security() {
+    let doc = document();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        schemes["oauth2_password"]["flows"]["password"]["tokenUrl"],
+        "/auth/token"
+    );
+}
+
+#[test]
+fn every_operation_documents_its_answers_and_who_may_call_it() {
+    let doc = document();
+    let public = [
+        "/health",
+        "/docs",
+        "/openapi.json",
+        "/auth/register",
+        "/auth/login",
+        "/auth/token",
+        "/auth/refresh",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
+    ];
+    for (method, path, operation) in operations(&doc) {
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().any(|status| status.starts_with('2')),
+            "{method} {path} has no success answer"
+        );
+        assert!(responses.contains_key("500"), "{method} {path} lacks 500");
+        let secured = operation["security"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty());
+        assert_eq!(
+            secured,
+            !public.contains(&path.as_str()),
+            "{method} {path}: security"
+        );
+        if secured {
+            assert!(responses.contains_key("401"), "{method} {path} lacks 401");
+        }
+        if operation.get("requestBody").is_some() {
+            assert!(responses.contains_key("422"), "{method} {path} lacks 422");
+        }
+        for (status, answer) in responses {
+            if status.as_str() >= "400" && path != "/health" {
+                assert_eq!(
+                    answer["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+/// Every `$ref` in the document names a schema that is in it.
+#[test]
+fn every_reference_resolves() {
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let doc = document();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 20, "expected many references, got {found:?}");
+    for target in found {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {target}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{target} is not defined"
+        );
+    }
+}
+
+#[test]
+fn request_bodies_carry_the_validation_rules() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["RegisterBody"]["properties"]["password"]["minLength"],
+        8
+    );
+    assert_eq!(schemas["RegisterBody"]["additionalProperties"], false);
+    assert_eq!(
+        schemas["RegisterBody"]["required"],
+        serde_json::json!(["email", "password"])
+    );
+    assert_eq!(schemas["NewTask"]["properties"]["title"]["maxLength"], 200);
+    let token = &doc["paths"]["/auth/token"]["post"]["requestBody"]["content"];
+    assert!(token.get("application/x-www-form-urlencoded").is_some());
+}
+
+async fn get(path: &str) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    let database = TestDb::new().await;
+    let response = app(HealthState {
+        db: database.pool(),
+    })
+    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+    .await
+    .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        to_bytes(response.into_body(), usize::MAX).await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn openapi_json_serves_the_document() {
+    let (status, headers, body) = get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let served: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(served, document());
+}
+
+#[tokio::test]
+async fn docs_serves_a_swagger_ui_page_on_the_document() {
+    let (status, headers, body) = get("/docs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = String::from_utf8(body.to_vec()).unwrap();
+    assert!(page.contains("SwaggerUIBundle"));
+    assert!(page.contains("url: \"/openapi.json\""));
+}

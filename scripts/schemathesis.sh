@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Property-based API tests: schemathesis (PyPI) reads our /openapi.json and attacks the API under
+# `cargo lambda watch` with every check it has and every phase (examples, coverage, fuzzing,
+# stateful), signed in as a real account. Fails on any check failure, including any 5xx.
+# Runs on its own database (tasks_schemathesis, reset first) on the server scripts/test.sh uses.
+# Extra arguments go to `schemathesis run` (for example --max-examples 20, or --phases fuzzing).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_venv
+ensure_python_tools scripts/schemathesis/requirements.txt
+
+server=$(find_or_start_pg "${TEST_DATABASE_URL:-}")
+export DATABASE_URL
+DATABASE_URL=$(with_database "$server" tasks_schemathesis)
+# Give the URL a password if it has none (a trusting local server ignores it), so the log scan at
+# the end has a database password to look for.
+DATABASE_URL=$("$VENV/bin/python" - "$DATABASE_URL" <<'PY'
+import secrets, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+if u.password is None and u.hostname:
+    user = u.username or "postgres"
+    port = f":{u.port}" if u.port else ""
+    u = u._replace(netloc=f"{user}:{secrets.token_urlsafe(12)}@{u.hostname}{port}")
+print(urllib.parse.urlunsplit(u))
+PY
+)
+say "resetting $(redact "$DATABASE_URL")"
+cargo build --quiet -p shared --bin migrate
+./target/debug/migrate up >/dev/null
+./target/debug/migrate down 1000 >/dev/null
+./target/debug/migrate up >/dev/null
+
+port=${PORT:-9100}
+api="http://127.0.0.1:$port"
+log="$LOCAL/schemathesis-watch.log"
+mkdir -p "$LOCAL"
+say "starting cargo lambda watch on $api (log: $log)"
+export JWT_SECRET
+JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
+THROTTLE_FAILED_LOGINS_PER_IP=1000000 THROTTLE_REGISTRATIONS_PER_IP_HOUR=1000000 \
+ADMIN_EMAIL=schemathesis@example.com \
+    setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
+    >"$log" 2>&1 &
+watch_pid=$!
+trap 'kill -INT -- -$watch_pid 2>/dev/null || true; sleep 1; kill -KILL -- -$watch_pid 2>/dev/null || true' EXIT
+
+"$VENV/bin/python" - "$api" <<'PY' || die "the API did not come up; see $log"
+import sys, time, urllib.request
+deadline = time.time() + 900  # the first run compiles the functions
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1] + "/health", timeout=5) as answer:
+            if answer.status == 200:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(1)
+sys.exit(1)
+PY
+
+# The account the run signs in as; its password and every token it gets are looked for in the log.
+export API_URL=$api API_EMAIL=schemathesis@example.com API_PASSWORD API_SECRETS_FILE="$LOCAL/schemathesis-secrets"
+: >"$API_SECRETS_FILE"
+API_PASSWORD=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(18))')
+API_USER_ID=$("$VENV/bin/python" - <<'PY'
+import json, os, urllib.request
+body = json.dumps({"email": os.environ["API_EMAIL"], "password": os.environ["API_PASSWORD"]}).encode()
+request = urllib.request.Request(os.environ["API_URL"] + "/auth/register", body, {"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(request))["id"])
+PY
+)
+export API_USER_ID
+
+say "schemathesis run $api/openapi.json $*"
+export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/scripts/schemathesis"
+status=0
+"$VENV/bin/schemathesis" --config-file scripts/schemathesis/schemathesis.toml \
+    run "$api/openapi.json" "$@" || status=$?
+
+say "looking for secrets in the functions' log ($log)"
+"$VENV/bin/python" scripts/schemathesis/scan_log.py "$log" || status=1
+rm -f "$API_SECRETS_FILE"
+exit $status
