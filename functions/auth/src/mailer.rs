@@ -1,5 +1,7 @@
 //! Delivery of password-reset links. Locally the link goes to the log (at info, target `mail`) so a
-//! developer can click it; in AWS, Amazon SES sends it when `SES_FROM_ADDRESS` is set.
+//! developer can click it; in AWS, Amazon SES sends it when `SES_FROM_ADDRESS` is set. In AWS
+//! without it, nothing is sent and the link is NOT logged: a live reset token in CloudWatch would
+//! let anyone who reads the logs take over the account.
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
@@ -7,6 +9,8 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 pub enum Mailer {
     /// Local development: the link is written to the log.
     Log,
+    /// In AWS (`AWS_EXECUTION_ENV` is set) without `SES_FROM_ADDRESS`: a warning, no link.
+    Unconfigured,
     /// Amazon SES (v2 API), from a verified address or domain.
     Ses {
         client: aws_sdk_sesv2::Client,
@@ -15,7 +19,8 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    /// SES when `SES_FROM_ADDRESS` is set (the SDK is loaded only then), else the log.
+    /// SES when `SES_FROM_ADDRESS` is set (the SDK is loaded only then); else the log locally, and
+    /// nothing in AWS.
     pub async fn from_vars(vars: &std::collections::HashMap<String, String>) -> Self {
         match vars
             .get("SES_FROM_ADDRESS")
@@ -29,6 +34,10 @@ impl Mailer {
                     from: from.to_owned(),
                 }
             }
+            None if vars.contains_key("AWS_EXECUTION_ENV") => {
+                tracing::warn!(target: "mail", "SES_FROM_ADDRESS is not set: password reset links will not be sent");
+                Self::Unconfigured
+            }
             None => Self::Log,
         }
     }
@@ -37,6 +46,10 @@ impl Mailer {
         match self {
             Self::Log => {
                 tracing::info!(target: "mail", to, link, "password reset link (local development: not emailed)");
+                Ok(())
+            }
+            Self::Unconfigured => {
+                tracing::warn!(target: "mail", "password reset requested, not sent: SES_FROM_ADDRESS is not set");
                 Ok(())
             }
             Self::Ses { client, from } => {
@@ -75,5 +88,36 @@ impl Mailer {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_link_is_logged_only_outside_aws() {
+        assert!(matches!(Mailer::from_vars(&vars(&[])).await, Mailer::Log));
+        let in_aws = vars(&[("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")]);
+        assert!(matches!(
+            Mailer::from_vars(&in_aws).await,
+            Mailer::Unconfigured
+        ));
+        let blank = vars(&[
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"),
+            ("SES_FROM_ADDRESS", "  "),
+        ]);
+        assert!(matches!(
+            Mailer::from_vars(&blank).await,
+            Mailer::Unconfigured
+        ));
     }
 }

@@ -51,29 +51,20 @@ pub fn registration_key(ip: &str) -> String {
     format!("register:{ip}")
 }
 
-/// 429 with `Retry-After` when any of `keys` is locked now.
-pub async fn refuse_if_locked(db: &Db, keys: &[String]) -> Result<(), ApiError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let row = db
-        .query_one(
-            "select ceil(extract(epoch from max(locked_until) - now()))::int8
-               from login_throttle
-              where key = any($1) and locked_until > now()",
-            &[(&keys, Type::TEXT_ARRAY)],
-        )
-        .await?;
-    match row.get::<_, Option<i64>>(0) {
-        Some(seconds) => Err(too_many(seconds)),
-        None => Ok(()),
-    }
-}
-
 pub fn too_many(seconds: i64) -> ApiError {
     ApiError::TooManyRequests {
         detail: "Too many attempts; try again later".to_owned(),
         retry_after_secs: seconds.max(1) as u64,
+    }
+}
+
+/// Counts one attempt against a rate-limited `key` (a registration, a reset request) and refuses
+/// it with a 429 when the key was already locked. One round trip: the check and the count are one
+/// statement.
+pub async fn count_attempt(db: &Db, key: String, policy: Policy) -> Result<(), ApiError> {
+    match record(db, &[(key, policy)]).await?.locked_before {
+        Some(seconds) => Err(too_many(seconds)),
+        None => Ok(()),
     }
 }
 
@@ -83,6 +74,16 @@ pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option
     if keys.is_empty() {
         return Ok(None);
     }
+    Ok(record(db, keys).await?.locked_now)
+}
+
+/// Seconds left on the longest lock of the keys, before and after one counted attempt.
+struct Recorded {
+    locked_before: Option<i64>,
+    locked_now: Option<i64>,
+}
+
+async fn record(db: &Db, keys: &[(String, Policy)]) -> Result<Recorded, ApiError> {
     let names: Vec<&str> = keys.iter().map(|(key, _)| key.as_str()).collect();
     let column = |pick: fn(&Policy) -> i32| keys.iter().map(|(_, p)| pick(p)).collect::<Vec<i32>>();
     let (threshold, base, max, window) = (
@@ -91,11 +92,16 @@ pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option
         column(|p| p.max_lock_secs),
         column(|p| p.window_secs),
     );
-    // `counted` is the failure count after this one: reset when the key was idle for its window,
-    // unchanged while a lock is in force (attempts during a lock are refused, not counted).
+    // The failure count after this one: reset when the key was idle for its window, unchanged while
+    // a lock is in force (attempts during a lock are refused, not counted). `before` reads the
+    // statement's snapshot, so it sees the locks as they were before this attempt.
     let row = db
         .query_one(
-            "with recorded as (
+            "with before as (
+                select max(locked_until) as locked_until
+                  from login_throttle where key = any($1) and locked_until > now()
+             ),
+             recorded as (
                 insert into login_throttle as t
                        (key, failures, locked_until, threshold, base_lock_secs, max_lock_secs, window_secs, updated_at)
                 select key, 1,
@@ -122,8 +128,9 @@ pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option
                     updated_at = now()
                 returning locked_until
              )
-             select ceil(extract(epoch from max(locked_until) - now()))::int8
-               from recorded where locked_until > now()",
+             select (select ceil(extract(epoch from locked_until - now()))::int8 from before),
+                    (select ceil(extract(epoch from max(locked_until) - now()))::int8
+                       from recorded where locked_until > now())",
             &[
                 (&names, Type::TEXT_ARRAY),
                 (&threshold, Type::INT4_ARRAY),
@@ -133,5 +140,8 @@ pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option
             ],
         )
         .await?;
-    Ok(row.get::<_, Option<i64>>(0))
+    Ok(Recorded {
+        locked_before: row.get(0),
+        locked_now: row.get(1),
+    })
 }

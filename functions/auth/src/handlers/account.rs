@@ -70,8 +70,7 @@ pub async fn register(
 
     if let Some(ip) = &ip {
         let key = throttle::registration_key(ip);
-        throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
-        throttle::record_failure(&state.db, &[(key, state.settings.registration_policy)]).await?;
+        throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
     }
 
     let hash = state.hasher.hash(password.expose()).await?;

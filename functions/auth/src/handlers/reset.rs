@@ -46,8 +46,7 @@ pub async fn request(
         // Reset mails are throttled per address like registrations, so the endpoint cannot be used
         // to flood someone's inbox.
         let key = format!("reset:{ip}");
-        throttle::refuse_if_locked(&state.db, std::slice::from_ref(&key)).await?;
-        throttle::record_failure(&state.db, &[(key, state.settings.registration_policy)]).await?;
+        throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
     }
     let (token, hash) = new_token();
     let recipient = state
