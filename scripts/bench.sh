@@ -4,6 +4,7 @@
 #   - every benchmarked route at concurrency 1 and 4, called in-process on the routers (release
 #     example functions/health/examples/bench_inprocess.rs) and through `cargo lambda watch --release`
 #     (wrk when installed, else a Python asyncio client), fixed duration after a warm-up, no errors;
+#   - the same in-process calls with DATABASE_STATEMENT_CACHE=true (no password hashing ones);
 #   - the database floor: the exact statements of each operation replayed by `pgbench -M extended`;
 #   - database round trips per operation (counted on the wire by a proxy in the in-process bench);
 #   - cold start of each release function binary (scripts/coldstart.py), with and without DB_WARMUP;
@@ -87,6 +88,10 @@ say "in-process: every route at c=1 and c=4, round trips, database floor (pgbenc
 "$bench_bin" run --out "$work/inprocess.jsonl" --duration "$duration" --warmup "$warmup" \
     --hash-iterations "$hash_calls" --pgbench "$pgbench" --floor-duration "$floor_seconds" \
     --work "$work/floor" > "$work/inprocess-functions.log"
+
+say "in-process again with DATABASE_STATEMENT_CACHE=true (the operations without password hashing)"
+"$bench_bin" run --out "$work/inprocess-cached.jsonl" --duration "$duration" --warmup "$warmup" \
+    --statement-cache true > "$work/inprocess-cached-functions.log"
 
 say "argon2id: ours and the C reference (argon2-cffi)"
 "$bench_bin" argon2 --out "$work/argon2-rust.jsonl" -n "$argon_n" > /dev/null

@@ -81,6 +81,22 @@ def report(records, meta):
         ]) + " |")
     out.append("")
 
+    cached_rows = [(op, label) for op, label in ROUTES if one(kind="latency", mode="inprocess_cached", op=op, c=1)]
+    if cached_rows:
+        out.append("With `DATABASE_STATEMENT_CACHE=true` (statements prepared once per connection, then only "
+                   "bound and executed; for a direct connection or a pooler that carries named statements, "
+                   "see Configuration), in-process, same run:")
+        out.append("")
+        out.append("| route | in-process c=1 | in-process c=4 | p50 c=1 vs the default |")
+        out.append("|---|---|---|---|")
+        for op, label in cached_rows:
+            cached = one(kind="latency", mode="inprocess_cached", op=op, c=1)
+            default = one(kind="latency", mode="inprocess", op=op, c=1)
+            change = "–" if not default else f"{cached['p50_ms'] - default['p50_ms']:+.2f} ms"
+            out.append(f"| {label} | {cell(cached)} | "
+                       f"{cell(one(kind='latency', mode='inprocess_cached', op=op, c=4))} | {change} |")
+        out.append("")
+
     out.append("Where the time goes, p50 at c=1 in ms: the database floor; of it, planning (the floor minus the "
                "same statements as named prepared statements, `pgbench -M prepared`: the functions send "
                "unnamed ones, planned on every call) and the commit's WAL flush (minus the same statements "

@@ -27,6 +27,10 @@ pub struct DatabaseConfig {
     pub connect_timeout: Duration,
     pub pool_wait_timeout: Duration,
     pub query_timeout: Duration,
+    /// Named prepared statements kept per connection (`DATABASE_STATEMENT_CACHE=true`): no parsing
+    /// and planning per call. Off by default: PgBouncer before 1.21 in transaction mode cannot
+    /// carry them. For a direct connection, or a pooler with `max_prepared_statements` set.
+    pub statement_cache: bool,
 }
 
 /// How access tokens are signed and checked.
@@ -61,6 +65,21 @@ impl<'a> Source<'a> {
 
     fn required(&self, names: &[&'static str]) -> Result<&'a str, ConfigError> {
         self.first(names).ok_or(ConfigError::Missing(names[0]))
+    }
+
+    /// `true`/`false` (also 1/0, yes/no, on/off); anything else is refused.
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.first(&[name]) else {
+            return Ok(default);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {raw:?}"),
+            }),
+        }
     }
 
     fn number<T: std::str::FromStr>(
@@ -105,6 +124,7 @@ impl DatabaseConfig {
                 4000u64,
                 |n| (1..=300_000).contains(n),
             )?),
+            statement_cache: source.flag("DATABASE_STATEMENT_CACHE", false)?,
         })
     }
 }
@@ -229,6 +249,32 @@ mod tests {
         let config = DatabaseConfig::from_source(&Source::new(&env)).unwrap();
         assert_eq!(config.url.expose_secret(), "postgres://u:p@h.neon.tech/db");
         assert_eq!(config.pool_max_size, 2);
+    }
+
+    #[test]
+    fn statement_cache_is_off_unless_asked_for_and_nonsense_is_refused() {
+        let url = ("DATABASE_URL", "postgres://u@h/db");
+        let read = |value: Option<&str>| {
+            let mut pairs = vec![url];
+            pairs.extend(value.map(|v| ("DATABASE_STATEMENT_CACHE", v)));
+            DatabaseConfig::from_source(&Source::new(&vars(&pairs))).map(|c| c.statement_cache)
+        };
+        assert_eq!(read(None), Ok(false));
+        assert_eq!(read(Some("")), Ok(false));
+        assert_eq!(read(Some("true")), Ok(true));
+        assert_eq!(read(Some("ON")), Ok(true));
+        assert_eq!(read(Some("0")), Ok(false));
+        let err = read(Some("sometimes")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "DATABASE_STATEMENT_CACHE",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

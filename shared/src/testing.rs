@@ -64,6 +64,8 @@ impl TestDb {
             connect_timeout: Duration::from_secs(2),
             pool_wait_timeout: Duration::from_millis(1500),
             query_timeout: Duration::from_secs(4),
+            // TEST_STATEMENT_CACHE=true runs the suite with the functions' statement cache on.
+            statement_cache: std::env::var("TEST_STATEMENT_CACHE").is_ok_and(|v| v == "true"),
         }
     }
 

@@ -77,7 +77,10 @@ async fn unreachable_server_is_unavailable_quickly() {
 #[tokio::test]
 async fn statements_leave_no_named_prepared_statement_behind() {
     let database = TestDb::new().await;
-    let db = database.pool();
+    // The default, whatever TEST_STATEMENT_CACHE says.
+    let mut config = database.config();
+    config.statement_cache = false;
+    let db = shared::db::Db::connect_lazy(&config).unwrap();
     let name = "it's \"quoted\"; drop table users; --".to_owned();
     let row = db
         .query_one(
@@ -96,6 +99,52 @@ async fn statements_leave_no_named_prepared_statement_behind() {
         prepared, 0,
         "query_typed must use the unnamed statement only"
     );
+}
+
+#[tokio::test]
+async fn the_statement_cache_prepares_once_per_connection_and_survives_a_schema_change() {
+    let database = TestDb::new().await;
+    let mut config = database.config();
+    config.pool_max_size = 1;
+    config.statement_cache = true;
+    let db = shared::db::Db::connect_lazy(&config).unwrap();
+    let admin = database.client().await;
+    admin
+        .batch_execute("create table cached (a int); insert into cached values (1)")
+        .await
+        .unwrap();
+
+    let select = "select * from cached where a = $1";
+    for _ in 0..3 {
+        let row = db.query_one(select, &[(&1i32, Type::INT4)]).await.unwrap();
+        assert_eq!(row.len(), 1);
+        assert_eq!(row.get::<_, i32>(0), 1);
+    }
+    let prepared: Vec<String> = db
+        .query(
+            "select statement from pg_prepared_statements where from_sql = false",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        prepared.iter().filter(|s| *s == select).count(),
+        1,
+        "prepared once, reused: {prepared:?}"
+    );
+
+    // A migration adds a column: the cached statement's result type changed (the server says
+    // "cached plan must not change result type"); it is prepared again, and the caller never knows.
+    admin
+        .batch_execute("alter table cached add column b text default 'new'")
+        .await
+        .unwrap();
+    let row = db.query_one(select, &[(&1i32, Type::INT4)]).await.unwrap();
+    assert_eq!(row.len(), 2);
+    assert_eq!(row.get::<_, String>(1), "new");
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@
 //!   the PostgreSQL protocol to count round trips (Sync and simple Query messages) and to capture
 //!   the exact statements and parameters, and replays those statements with `pgbench -M extended`
 //!   (the database floor). Writes one JSON object per line to FILE.
+//!   With `--statement-cache true`: only the timings of the operations that do not hash a
+//!   password, with `DATABASE_STATEMENT_CACHE` on (mode `inprocess_cached`).
 //! - `argon2 --out FILE [-n N]`: one argon2id hash and one verify with the auth function's hasher.
 //! - `prepare-db URL`: drops and re-creates the database in URL, migrated (for the emulator run).
 
@@ -983,6 +985,14 @@ async fn run(args: Args) -> Result<(), String> {
     let work = std::path::PathBuf::from(args.get("work").unwrap_or("/tmp/bench_inprocess"));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
 
+    // `--statement-cache true`: the same, with DATABASE_STATEMENT_CACHE on, for the operations that
+    // do not hash a password, and nothing else (no round trips, no floor).
+    let statement_cache = args.get("statement-cache") == Some("true");
+    let mode = if statement_cache {
+        "inprocess_cached"
+    } else {
+        "inprocess"
+    };
     let database = TestDb::new().await;
     let config = |url: &str| DatabaseConfig {
         url: SecretString::from(format!(
@@ -994,6 +1004,7 @@ async fn run(args: Args) -> Result<(), String> {
         connect_timeout: Duration::from_secs(2),
         pool_wait_timeout: Duration::from_millis(1500),
         query_timeout: Duration::from_secs(4),
+        statement_cache,
     };
     let vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
     let jwt = JwtConfig::from_source(&Source::new(&vars)).map_err(|e| e.to_string())?;
@@ -1127,6 +1138,9 @@ async fn run(args: Args) -> Result<(), String> {
         Op::Login,
     ];
     for op in order {
+        if statement_cache && op.hashes_a_password() {
+            continue;
+        }
         if op == Op::Register {
             out.line(
                 json!({"kind": "rss", "mode": "inprocess", "phase": "without_hashing",
@@ -1168,8 +1182,15 @@ async fn run(args: Args) -> Result<(), String> {
                     .get::<_, i64>(0) as u64;
             }
             failed |= sample.errors > 0;
-            out.line(sample.to_json("inprocess", op, concurrency));
+            out.line(sample.to_json(mode, op, concurrency));
         }
+    }
+    if statement_cache {
+        return if failed {
+            Err("some calls failed (see errors in the output)".to_owned())
+        } else {
+            Ok(())
+        };
     }
     out.line(json!({"kind": "rss", "mode": "inprocess", "phase": "all",
                     "process": "bench_inprocess", "vmhwm_kib": vm_hwm_kib()}));
