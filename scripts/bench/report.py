@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of a scripts/bench.sh run into one markdown report: printed, and written
-into README.md between <!-- bench:start --> and <!-- bench:end --> (with --readme)."""
+into README.md between <!-- bench:start --> and <!-- bench:end --> (with --readme), with the cost
+table derived from it between <!-- cost:start --> and <!-- cost:end -->."""
+import math
 import argparse
 import glob
 import json
@@ -14,6 +16,13 @@ ROUTES = [("health", "GET /health"), ("register", "POST /auth/register"), ("logi
           ("delete", "DELETE /api/{id}/tasks/{task}")]
 FUNCTIONS = ["health", "auth", "tasks"]
 MB = 1_000_000
+
+# The on-paper cost model of the README's "Scaling and cost" section (its assumptions are stated there).
+NEON_ROUND_TRIP_MS = 1.0
+LAMBDA_MB_PER_VCPU = 1769
+ARM64_USD_PER_GB_SECOND = 0.0000133334
+USD_PER_MILLION_REQUESTS = 0.20
+COST_ROUTES = ["health", "me", "create", "get", "update", "delete", "list", "login", "register"]
 
 
 def load(work):
@@ -198,6 +207,43 @@ def report(records, meta):
     return "\n".join(out) + "\n"
 
 
+def cost_table(records):
+    """Estimated Lambda duration and price per million requests of each route at 128 and 512 MB arm64:
+    round trips at Neon's distance, plus the database floor, plus the function's own measured time
+    (in-process p50 beyond the floor) scaled by the CPU share Lambda gives that memory size."""
+    def one(**match):
+        found = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+        return found[0] if found else None
+
+    labels = dict(ROUTES)
+    out = ["| route | 128 MB: duration · $ per million | 512 MB: duration · $ per million | "
+           "operations/s one 0.25 CU compute carries (from the DB floor) |",
+           "|---|---|---|---|"]
+    for op in COST_ROUTES:
+        trips, floor = one(kind="roundtrips", op=op), one(kind="floor", op=op)
+        inproc = one(kind="latency", mode="inprocess", op=op, c=1)
+        if not (trips and floor and inproc):
+            continue
+        own = max(inproc["p50_ms"] - floor["p50_ms"], 0.0)
+        cells = []
+        for memory in (128, 512):
+            share = min(memory / LAMBDA_MB_PER_VCPU, 1.0)
+            duration = trips["round_trips"] * NEON_ROUND_TRIP_MS + floor["p50_ms"] + own / share
+            billed_seconds = math.ceil(duration) / 1000
+            price = USD_PER_MILLION_REQUESTS + 1e6 * billed_seconds * memory / 1024 * ARM64_USD_PER_GB_SECOND
+            cells.append(f"~{ms(duration)} ms · ${price:.2f}")
+        per_second = 0.25 * 1000 / floor["p50_ms"]
+        out.append(f"| {labels[op]} | {cells[0]} | {cells[1]} | ~{per_second:,.0f} |")
+    return "\n".join(out) + "\n"
+
+
+def write_between(readme, marker, text):
+    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pattern.search(readme):
+        sys.exit(f"README has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers")
+    return pattern.sub(lambda m: m.group(1) + text + m.group(2), readme, count=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", required=True)
@@ -207,13 +253,13 @@ def main():
     records = load(args.work)
     meta = json.load(open(args.meta))
     text = report(records, meta)
+    costs = cost_table(records)
     print(text)
+    print(costs)
     if args.readme:
         readme = open(args.readme).read()
-        pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
-        if not pattern.search(readme):
-            sys.exit(f"{args.readme} has no <!-- bench:start --> ... <!-- bench:end --> markers")
-        readme = pattern.sub(lambda m: m.group(1) + text + m.group(2), readme, count=1)
+        readme = write_between(readme, "bench", text)
+        readme = write_between(readme, "cost", costs)
         open(args.readme, "w").write(readme)
         print(f"(written into {args.readme})", file=sys.stderr)
 
