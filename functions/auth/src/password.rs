@@ -40,7 +40,14 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_blocking(&argon2, &password)).await?
+        let started = std::time::Instant::now();
+        let hash = tokio::task::spawn_blocking(move || hash_blocking(&argon2, &password)).await??;
+        // The most expensive thing a request can make us do: visible at debug level.
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "password hashed"
+        );
+        Ok(hash)
     }
 
     /// Checks `candidate` against `stored`. With no stored hash (unknown email) the same work is done

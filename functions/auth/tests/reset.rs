@@ -204,3 +204,32 @@ async fn a_reset_lifts_an_account_lock() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_token_that_cannot_be_spent_is_refused_before_any_password_hash() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::new().await;
+
+    let guessed = app
+        .post(
+            "/auth/password-reset/confirm",
+            json!({"token": "guessed-token-0123456789", "new_password": "another long secret"}),
+        )
+        .await;
+    assert_eq!(guessed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !captured.text().contains("password hashed"),
+        "a guessed token made the function hash a password"
+    );
+    // The same capture does see a hash when one happens.
+    assert_eq!(
+        app.register("ada@example.com").await.status,
+        StatusCode::CREATED
+    );
+    assert!(captured.text().contains("password hashed"));
+}
