@@ -9,10 +9,15 @@ use serde_json::json;
 
 /// Captures the log, where the local mailer writes the link.
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    capture_at(tracing::Level::INFO)
+}
+
+fn capture_at(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_ansi(false)
+        .with_max_level(level)
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
     (captured, guard)
@@ -207,12 +212,7 @@ async fn a_reset_lifts_an_account_lock() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_token_that_cannot_be_spent_is_refused_before_any_password_hash() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_at(tracing::Level::DEBUG);
     let app = TestApp::new().await;
 
     let guessed = app
