@@ -86,7 +86,9 @@ pub fn canonical_key(typed: &str) -> Option<String> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     valid_domain.then(|| format!("{local}@{domain}"))
 }
@@ -171,8 +173,14 @@ mod tests {
             // NFC vs NFD.
             ("ren\u{e9}e@example.fr", "rene\u{301}e@example.fr"),
             // Fullwidth letters and at sign, in the local part and the domain.
-            ("user@example.com", "\u{ff55}\u{ff53}\u{ff45}\u{ff52}@example.com"),
-            ("user@example.com", "user@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.com"),
+            (
+                "user@example.com",
+                "\u{ff55}\u{ff53}\u{ff45}\u{ff52}@example.com",
+            ),
+            (
+                "user@example.com",
+                "user@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.com",
+            ),
             ("user@example.com", "user\u{ff20}example.com"),
             // Full case folding: ß is ss, a ligature is its letters.
             ("strasse@example.de", "STRAẞE@example.de"),
@@ -193,7 +201,10 @@ mod tests {
         // U+0130 folds to i + combining dot above: another address, never the same account
         // under one spelling and another under the other.
         assert_ne!(key("\u{130}nfo@example.com"), key("info@example.com"));
-        assert_eq!(key("\u{130}NFO@example.com"), key("i\u{307}nfo@example.com"));
+        assert_eq!(
+            key("\u{130}NFO@example.com"),
+            key("i\u{307}nfo@example.com")
+        );
     }
 
     #[test]
@@ -202,7 +213,10 @@ mod tests {
             '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{180e}',
             '\u{202e}', '\u{fe0f}', '\u{e000}', '\u{7}', '\u{85}', '\u{2028}', '\u{3000}',
         ] {
-            for raw in [format!("us{c}er@example.com"), format!("user@exa{c}mple.com")] {
+            for raw in [
+                format!("us{c}er@example.com"),
+                format!("user@exa{c}mple.com"),
+            ] {
                 let error = Email::parse(&raw, "email").expect_err(&format!("{raw:?} accepted"));
                 assert_eq!(error.kind, "value_error");
             }

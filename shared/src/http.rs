@@ -64,14 +64,17 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
 /// proxy that does would inspect other bytes than the ones we store, and decoding would let a
 /// small body expand past the size limit (RFC 9110 §8.4: 415 for an unsupported coding).
 pub fn require_identity_encoding(headers: &HeaderMap) -> Result<(), ApiError> {
-    let encoded = headers.get_all(header::CONTENT_ENCODING).iter().any(|value| {
-        value.to_str().map_or(true, |value| {
-            value
-                .split(',')
-                .map(str::trim)
-                .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
-        })
-    });
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| {
+            value.to_str().map_or(true, |value| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+            })
+        });
     if encoded {
         return Err(ApiError::UnsupportedMediaType(
             "Content-Encoding is not supported; send the body uncompressed".to_owned(),
@@ -238,9 +241,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// The caller's IP as API Gateway saw it. Never read from `X-Forwarded-For` or any client header:
@@ -362,7 +365,12 @@ mod tests {
             br#"{"title":"x"},"#,
         ] {
             let error = first_error(parse_json::<NewTask>(body).unwrap_err());
-            assert_eq!(error.kind, "json_invalid", "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                error.kind,
+                "json_invalid",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         assert!(parse_json::<NewTask>(b" {\"title\":\"x\"} \r\n\t ").is_ok());
     }
@@ -371,9 +379,19 @@ mod tests {
     fn a_content_encoding_other_than_identity_is_415() {
         let mut headers = HeaderMap::new();
         assert!(require_identity_encoding(&headers).is_ok());
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         assert!(require_identity_encoding(&headers).is_ok());
-        for coding in ["gzip", "deflate", "br", "x-unknown", "identity, gzip", "GZIP"] {
+        for coding in [
+            "gzip",
+            "deflate",
+            "br",
+            "x-unknown",
+            "identity, gzip",
+            "GZIP",
+        ] {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
             assert!(
                 matches!(
@@ -384,7 +402,10 @@ mod tests {
             );
         }
         let mut two = HeaderMap::new();
-        two.append(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        two.append(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         two.append(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         assert!(require_identity_encoding(&two).is_err());
     }
@@ -392,7 +413,10 @@ mod tests {
     #[test]
     fn two_content_types_are_415() {
         let mut headers = HeaderMap::new();
-        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(require_content_type(&headers, is_json_media_type, "application/json").is_err());
     }
@@ -400,12 +424,24 @@ mod tests {
     #[test]
     fn two_authorization_headers_are_refused() {
         let mut headers = HeaderMap::new();
-        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer aaa.bbb.ccc"));
-        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer ddd.eee.fff"));
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer ddd.eee.fff"),
+        );
         assert!(bearer_token(&headers).is_err());
         let mut same = HeaderMap::new();
-        same.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer aaa.bbb.ccc"));
-        same.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer aaa.bbb.ccc"));
+        same.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
+        same.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
         assert!(bearer_token(&same).is_err(), "even two equal ones");
     }
 
@@ -424,7 +460,10 @@ mod tests {
             assert!(bearer_token(&headers).is_err(), "{value:?} accepted");
         }
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer a-b_c~d+e/f.g=="));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer a-b_c~d+e/f.g=="),
+        );
         assert_eq!(bearer_token(&headers).unwrap(), "a-b_c~d+e/f.g==");
     }
 

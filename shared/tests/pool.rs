@@ -154,14 +154,20 @@ async fn unique_violation_is_recognised_by_constraint() {
     let insert = "insert into users (email, email_key, password_hash) values ($1, $2, 'x')";
     db.execute(
         insert,
-        &[(&"A@example.com", Type::TEXT), (&"a@example.com", Type::TEXT)],
+        &[
+            (&"A@example.com", Type::TEXT),
+            (&"a@example.com", Type::TEXT),
+        ],
     )
     .await
     .unwrap();
     let error = db
         .execute(
             insert,
-            &[(&"a@EXAMPLE.com", Type::TEXT), (&"a@example.com", Type::TEXT)],
+            &[
+                (&"a@EXAMPLE.com", Type::TEXT),
+                (&"a@example.com", Type::TEXT),
+            ],
         )
         .await
         .unwrap_err();

@@ -183,7 +183,10 @@ mod tests {
             Verified::Match { rehash: None }
         );
         // Compatibility forms too: a fullwidth password is its ASCII twin.
-        let hash = hasher.hash("\u{ff50}\u{ff41}\u{ff53}\u{ff53}word1").await.unwrap();
+        let hash = hasher
+            .hash("\u{ff50}\u{ff41}\u{ff53}\u{ff53}word1")
+            .await
+            .unwrap();
         assert!(matches!(
             hasher.verify("password1", Some(hash)).await.unwrap(),
             Verified::Match { .. }
@@ -196,13 +199,15 @@ mod tests {
         let nfd = "rene\u{301}e-password";
         // As stored before passwords were normalized.
         let legacy = hash_blocking(&hasher.argon2, nfd).unwrap();
-        let Verified::Match { rehash: Some(new) } =
-            hasher.verify(nfd, Some(legacy)).await.unwrap()
+        let Verified::Match { rehash: Some(new) } = hasher.verify(nfd, Some(legacy)).await.unwrap()
         else {
             panic!("expected a match with a rehash");
         };
         assert_eq!(
-            hasher.verify("ren\u{e9}e-password", Some(new)).await.unwrap(),
+            hasher
+                .verify("ren\u{e9}e-password", Some(new))
+                .await
+                .unwrap(),
             Verified::Match { rehash: None },
             "the rehash is of the normalized form"
         );
