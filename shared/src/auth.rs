@@ -293,10 +293,17 @@ pub struct User {
     pub updated_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<time::OffsetDateTime>,
+    /// Whether the owner of `email` has followed a link mailed to it (or completed a reset).
+    pub email_verified: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub email_verified_at: Option<time::OffsetDateTime>,
+    /// A new address asked for and not yet verified; `email` signs in until it is.
+    pub pending_email: Option<String>,
 }
 
 /// The columns of `users` that [`User::from_row`] reads, in order; prefix with a table alias as needed.
-pub const USER_COLUMNS: &str = "id, email, name, role, created_at, updated_at, last_login_at";
+pub const USER_COLUMNS: &str =
+    "id, email, name, role, created_at, updated_at, last_login_at, email_verified_at, pending_email";
 
 impl User {
     /// Reads a row that starts with [`USER_COLUMNS`].
@@ -309,6 +316,9 @@ impl User {
             created_at: row.get(4),
             updated_at: row.get(5),
             last_login_at: row.get(6),
+            email_verified: row.get::<_, Option<time::OffsetDateTime>>(7).is_some(),
+            email_verified_at: row.get(7),
+            pending_email: row.get(8),
         }
     }
 
@@ -338,7 +348,8 @@ pub async fn authenticate(
     let user_id = claims.user_id()?;
     let row = db
         .query_opt(
-            "select u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at
+            "select u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at,
+                    u.email_verified_at, u.pending_email
                from sessions s
                join users u on u.id = s.user_id
               where s.id = $1 and s.user_id = $2

@@ -48,6 +48,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/auth/logout-all", Function::Auth),
     route("POST", "/auth/password-reset", Function::Auth),
     route("POST", "/auth/password-reset/confirm", Function::Auth),
+    route("POST", "/auth/verify-email", Function::Auth),
+    route("POST", "/auth/verify-email/resend", Function::Auth),
     route("GET", "/users/me", Function::Auth),
     route("PATCH", "/users/me", Function::Auth),
     route("DELETE", "/users/me", Function::Auth),

@@ -33,7 +33,9 @@ async fn up_status_down_from_the_command_line() {
     let (ok, out) = migrate(&url, &["up"]);
     assert!(ok, "{out}");
     assert!(
-        out.contains("applied 8 migration(s): 0001, 0002, 0003, 0004, 0005, 0006, 0007, 0009"),
+        out.contains(
+            "applied 9 migration(s): 0001, 0002, 0003, 0004, 0005, 0006, 0007, 0009, 0010"
+        ),
         "{out}"
     );
     let (ok, out) = migrate(&url, &["up"]);
@@ -41,12 +43,12 @@ async fn up_status_down_from_the_command_line() {
 
     let (ok, out) = migrate(&url, &["down", "2"]);
     assert!(
-        ok && out.contains("reverted 2 migration(s): 0009, 0007"),
+        ok && out.contains("reverted 2 migration(s): 0010, 0009"),
         "{out}"
     );
     let (ok, out) = migrate(&url, &["status"]);
     assert!(ok, "{out}");
-    assert_eq!(out.matches("applied").count(), 6, "{out}");
+    assert_eq!(out.matches("applied").count(), 7, "{out}");
     assert_eq!(out.matches("pending").count(), 2, "{out}");
 
     let (ok, out) = migrate(&url, &["sideways"]);

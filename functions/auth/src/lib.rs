@@ -44,6 +44,10 @@ pub struct AuthSettings {
     /// address has an account: the mail is sent (SES: tens of milliseconds) only for a known
     /// address, and the time of the answer must not tell which.
     pub password_reset_answer_time: Duration,
+    /// Where the verification link points (the frontend's page); the token is appended as `?token=`.
+    pub email_verification_url: String,
+    /// Refuse sign-in (403) until the address is verified.
+    pub require_verified_email: bool,
 }
 
 impl AuthSettings {
@@ -106,6 +110,21 @@ impl AuthSettings {
             password_reset_url: get("PASSWORD_RESET_URL")
                 .unwrap_or("http://localhost:3000/reset-password")
                 .to_owned(),
+            email_verification_url: get("EMAIL_VERIFICATION_URL")
+                .unwrap_or("http://localhost:3000/verify-email")
+                .to_owned(),
+            require_verified_email: match get("REQUIRE_VERIFIED_EMAIL").map(str::to_ascii_lowercase)
+            {
+                None => false,
+                Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
+                Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "REQUIRE_VERIFIED_EMAIL",
+                        reason: "expected true or false".to_owned(),
+                    })
+                }
+            },
             password_reset_answer_time: match get("PASSWORD_RESET_ANSWER_MS") {
                 None => Duration::from_millis(250),
                 Some(raw) => raw
@@ -177,7 +196,7 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 }
 
 pub fn app(state: AuthState) -> Router {
-    use handlers::{account, admin, reset, session};
+    use handlers::{account, admin, reset, session, verify};
     shared::lambda::finish(
         Router::new()
             .route("/auth/register", post(account::register))
@@ -188,6 +207,8 @@ pub fn app(state: AuthState) -> Router {
             .route("/auth/logout-all", post(session::logout_all))
             .route("/auth/password-reset", post(reset::request))
             .route("/auth/password-reset/confirm", post(reset::confirm))
+            .route("/auth/verify-email", post(verify::verify_email))
+            .route("/auth/verify-email/resend", post(verify::resend))
             .route(
                 "/users/me",
                 get(account::me)

@@ -43,31 +43,40 @@ impl Mailer {
     }
 
     pub async fn send_password_reset(&self, to: &str, link: &str) -> anyhow::Result<()> {
+        self.send(to, Mail::PasswordReset { link }).await
+    }
+
+    pub async fn send_email_verification(&self, to: &str, link: &str) -> anyhow::Result<()> {
+        self.send(to, Mail::EmailVerification { link }).await
+    }
+
+    async fn send(&self, to: &str, mail: Mail<'_>) -> anyhow::Result<()> {
         match self {
             Self::Log => {
-                tracing::info!(target: "mail", to, link, "password reset link (local development: not emailed)");
+                let link = mail.link();
+                tracing::info!(target: "mail", to, link, "{} link (local development: not emailed)", mail.name());
                 Ok(())
             }
             Self::Unconfigured => {
-                tracing::warn!(target: "mail", "password reset requested, not sent: SES_FROM_ADDRESS is not set");
+                tracing::warn!(target: "mail", "{} requested, not sent: SES_FROM_ADDRESS is not set", mail.name());
                 Ok(())
             }
             Self::Ses { client, from } => {
-                let text = format!(
-                    "Someone asked to reset the password of this account.\n\n\
-                     To choose a new password, open this link within 15 minutes:\n{link}\n\n\
-                     If it was not you, ignore this message: your password stays as it is."
-                );
                 let message = Message::builder()
                     .subject(
                         Content::builder()
-                            .data("Reset your password")
+                            .data(mail.subject())
                             .charset("UTF-8")
                             .build()?,
                     )
                     .body(
                         Body::builder()
-                            .text(Content::builder().data(text).charset("UTF-8").build()?)
+                            .text(
+                                Content::builder()
+                                    .data(mail.text())
+                                    .charset("UTF-8")
+                                    .build()?,
+                            )
                             .build(),
                     )
                     .build();
@@ -84,9 +93,52 @@ impl Mailer {
                             aws_sdk_sesv2::error::DisplayErrorContext(&error)
                         )
                     })?;
-                tracing::info!(target: "mail", "password reset mail sent through SES");
+                tracing::info!(target: "mail", "{} mail sent through SES", mail.name());
                 Ok(())
             }
+        }
+    }
+}
+
+/// The mails we send, each a link with a single-use token.
+enum Mail<'a> {
+    PasswordReset { link: &'a str },
+    EmailVerification { link: &'a str },
+}
+
+impl Mail<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::PasswordReset { .. } => "password reset",
+            Self::EmailVerification { .. } => "email verification",
+        }
+    }
+
+    fn link(&self) -> &str {
+        match self {
+            Self::PasswordReset { link } | Self::EmailVerification { link } => link,
+        }
+    }
+
+    fn subject(&self) -> &'static str {
+        match self {
+            Self::PasswordReset { .. } => "Reset your password",
+            Self::EmailVerification { .. } => "Confirm your email address",
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Self::PasswordReset { link } => format!(
+                "Someone asked to reset the password of this account.\n\n\
+                 To choose a new password, open this link within 15 minutes:\n{link}\n\n\
+                 If it was not you, ignore this message: your password stays as it is."
+            ),
+            Self::EmailVerification { link } => format!(
+                "Someone signed up, or changed the address of an account, with this address.\n\n\
+                 To confirm that it is yours, open this link within 24 hours:\n{link}\n\n\
+                 If it was not you, ignore this message: the address stays unconfirmed."
+            ),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{account, admin, reset, session};
+use crate::handlers::{account, admin, reset, session, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use crate::handlers::{account, admin, reset, session};
         session::logout_all,
         reset::request,
         reset::confirm,
+        verify::verify_email,
+        verify::resend,
         account::me,
         account::update_me,
         account::delete_me,

@@ -29,7 +29,7 @@ async fn non_admins_get_403_on_admin_routes() {
 #[tokio::test]
 async fn admin_lists_users_page_by_page() {
     let app = TestApp::new().await;
-    let (admin, _, _) = app.signed_up("admin@example.com").await;
+    let (admin, _, _) = app.signed_up_verified("admin@example.com").await;
     for i in 0..4 {
         app.register(&format!("u{i}@example.com")).await;
     }
@@ -89,7 +89,7 @@ async fn admin_lists_users_page_by_page() {
 #[tokio::test]
 async fn disabling_a_user_stops_their_tokens_at_once() {
     let app = TestApp::new().await;
-    let (admin, _, _) = app.signed_up("admin@example.com").await;
+    let (admin, _, _) = app.signed_up_verified("admin@example.com").await;
     let (user, refresh, id) = app.signed_up("user@example.com").await;
     let answer = app
         .call(
@@ -131,7 +131,7 @@ async fn disabling_a_user_stops_their_tokens_at_once() {
 #[tokio::test]
 async fn promotion_applies_on_the_next_request_and_the_last_admin_cannot_be_removed() {
     let app = TestApp::new().await;
-    let (admin, _, admin_id) = app.signed_up("admin@example.com").await;
+    let (admin, _, admin_id) = app.signed_up_verified("admin@example.com").await;
     let (user, _, user_id) = app.signed_up("user@example.com").await;
 
     let demote_self = app
@@ -187,7 +187,7 @@ async fn promotion_applies_on_the_next_request_and_the_last_admin_cannot_be_remo
 #[tokio::test]
 async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
     let app = std::sync::Arc::new(TestApp::new().await);
-    let (a, _, a_id) = app.signed_up("admin@example.com").await;
+    let (a, _, a_id) = app.signed_up_verified("admin@example.com").await;
     let (b, _, b_id) = app.signed_up("b@example.com").await;
     app.call(
         Method::PATCH,
@@ -236,7 +236,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
 #[tokio::test]
 async fn bad_admin_requests() {
     let app = TestApp::new().await;
-    let (admin, _, _) = app.signed_up("admin@example.com").await;
+    let (admin, _, _) = app.signed_up_verified("admin@example.com").await;
     let (_, _, user_id) = app.signed_up("user@example.com").await;
     let path = format!("/users/{user_id}");
     for (path, body, status) in [

@@ -6,31 +6,17 @@
 mod common;
 
 use axum::body::Body;
-use common::{Captured, TestApp, PASSWORD};
+use common::{capture_log, last_mailed_token, Captured, TestApp, PASSWORD};
 use http::{Method, Request, StatusCode};
 use serde_json::json;
 
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    (
-        captured.clone(),
-        tracing::subscriber::set_default(subscriber),
-    )
+    capture_log(tracing::Level::INFO)
 }
 
 /// The reset token of the last link the local mailer logged.
 fn last_reset_token(captured: &Captured) -> String {
-    let text = captured.text();
-    let start = text.rfind("token=").expect("a reset link in the log") + "token=".len();
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+    last_mailed_token(captured).expect("a reset link in the log")
 }
 
 async fn users(app: &TestApp) -> i64 {
@@ -227,7 +213,7 @@ async fn every_credential_dies_with_every_event_that_should_end_it() {
         Event::Delete,
     ] {
         let app = TestApp::new().await;
-        let (admin, _, _) = app.signed_up("admin@example.com").await;
+        let (admin, _, _) = app.signed_up_verified("admin@example.com").await;
         let (acting, _, user_id) = app.signed_up("ada@example.com").await;
         let other = app.login("ada@example.com", PASSWORD).await;
         let other_access = other.body["access_token"].as_str().unwrap().to_owned();
@@ -457,7 +443,7 @@ async fn two_authorization_headers_are_401_even_when_the_first_is_valid() {
 #[tokio::test]
 async fn a_non_admin_gets_403_on_every_admin_route_whatever_the_body() {
     let app = TestApp::new().await;
-    app.signed_up("admin@example.com").await;
+    app.signed_up_verified("admin@example.com").await;
     let (user, _, user_id) = app.signed_up("ada@example.com").await;
     let garbage: &[&str] = &[
         "",

@@ -17,7 +17,7 @@ use shared::testing::TcpProxy;
 #[tokio::test]
 async fn outage_is_503_on_every_auth_route_and_service_resumes() {
     let harness = TestApp::new().await;
-    let (admin, _, _) = harness.signed_up("admin@example.com").await;
+    let (admin, _, _) = harness.signed_up_verified("admin@example.com").await;
     let (access, refresh, user_id) = harness.signed_up("ada@example.com").await;
 
     // The same function, its pool behind a proxy that can take the database away.

@@ -24,7 +24,9 @@ async fn register_returns_201_with_the_user_and_no_hash() {
     assert!(user["last_login_at"].is_null());
     assert!(user["id"].as_str().unwrap().len() == 36);
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert_eq!(user["email_verified"], false);
+    assert!(user["pending_email"].is_null());
     assert!(!answer.body.to_string().contains("argon2"));
 }
 
@@ -234,13 +236,14 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
 }
 
 #[tokio::test]
-async fn the_configured_admin_email_becomes_the_first_admin_only() {
+async fn the_configured_admin_email_becomes_the_first_admin_only_once_verified() {
     let app = TestApp::with_vars(&[("ADMIN_EMAIL", "Boss@Example.com")]).await;
     assert_eq!(
         app.register("someone@example.com").await.body["role"],
         "user"
     );
-    assert_eq!(app.register("boss@example.com").await.body["role"], "admin");
+    let (boss, _, _) = app.signed_up_verified("boss@example.com").await;
+    assert_eq!(app.get("/users/me", &boss).await.body["role"], "admin");
 }
 
 #[tokio::test]

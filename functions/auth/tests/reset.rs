@@ -3,35 +3,21 @@
 
 mod common;
 
-use common::{Captured, TestApp, PASSWORD};
+use common::{capture_log, last_mailed_token, Captured, TestApp, PASSWORD};
 use http::StatusCode;
 use serde_json::json;
 
 /// Captures the log, where the local mailer writes the link.
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    capture_at(tracing::Level::INFO)
+    capture_log(tracing::Level::INFO)
 }
 
 fn capture_at(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(level)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (captured, guard)
+    capture_log(level)
 }
 
 fn token_from(captured: &Captured) -> Option<String> {
-    let text = captured.text();
-    let start = text.rfind("token=")? + "token=".len();
-    Some(
-        text[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect(),
-    )
+    last_mailed_token(captured)
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -74,6 +74,8 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
         "/auth/refresh",
         "/auth/password-reset",
         "/auth/password-reset/confirm",
+        "/auth/verify-email",
+        "/auth/verify-email/resend",
     ];
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();

@@ -95,7 +95,7 @@ async fn create_applies_the_migrations_and_answers_success() {
     assert_eq!(sent.physical_resource_id, migrations::PHYSICAL_ID);
     assert_eq!(
         sent.data["Applied"],
-        "0001,0002,0003,0004,0005,0006,0007,0009"
+        "0001,0002,0003,0004,0005,0006,0007,0009,0010"
     );
     let tables: i64 = client
         .query_one(

@@ -10,9 +10,10 @@ use shared::http::{present_or_null, Json, SourceIp};
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
-use super::{collect, reject_invalid};
+use super::{collect, reject_invalid, verify};
 use crate::domain::{DisplayName, Email, Password};
 use crate::password::Verified;
+use crate::secrets::new_token;
 use crate::throttle;
 use crate::AuthState;
 
@@ -74,29 +75,37 @@ pub async fn register(
     }
 
     let hash = state.hasher.hash(password.expose()).await?;
-    let make_admin = state.settings.admin_email_key.as_deref() == Some(email.key());
+    // One statement: the account and its first verification link. Nobody is admin at
+    // registration, not even with ADMIN_EMAIL: that waits for the link (migrations/0010).
+    let (token, token_hash) = new_token();
     let row = state
         .db
         .query_one(
             &format!(
-                "insert into users (email, email_key, name, password_hash, role)
-                 values ($1, $5, $2, $3,
-                         case when $4 and not exists (select 1 from users where role = 'admin')
-                              then 'admin' else 'user' end)
-                 returning {USER_COLUMNS}"
+                "with inserted as (
+                    insert into users (email, email_key, name, password_hash)
+                    values ($1, $4, $2, $3)
+                    returning {USER_COLUMNS}
+                 ), link as (
+                    insert into email_verification_tokens (token_hash, user_id, email_key, expires_at)
+                    select $5, id, $4, now() + make_interval(hours => $6) from inserted
+                 )
+                 select * from inserted"
             ),
             &[
                 (&email.as_str(), Type::TEXT),
                 (&name.as_ref().map(DisplayName::as_str), Type::TEXT),
                 (&hash, Type::TEXT),
-                (&make_admin, Type::BOOL),
                 (&email.key(), Type::TEXT),
+                (&token_hash, Type::BYTEA),
+                (&verify::VERIFICATION_TOKEN_HOURS, Type::INT4),
             ],
         )
         .await
         .map_err(email_taken_is_conflict)?;
     let user = User::from_row(&row);
-    tracing::info!(user_id = %user.id, role = %user.role, "user registered");
+    tracing::info!(user_id = %user.id, "user registered");
+    verify::mail_link(&state, email.as_str(), &token).await;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, "/users/me")],
@@ -232,24 +241,31 @@ pub async fn update_me(
         Some(name) => (true, name.as_ref().map(|n| n.as_str().to_owned())),
         None => (false, None),
     };
-    let credentials_changed = hash.is_some() || email.is_some();
     // One statement: the update, and after a password or email change the credential rule
-    // (migrations/0009): every other session ends and every outstanding reset link dies.
+    // (migrations/0009): every other session ends and every outstanding link dies. A new
+    // address (another canonical key) is only pending until its link is followed; the old one
+    // signs in meanwhile. Another spelling of the same address just replaces the typed form.
     let row = state
         .db
-        .query_one(
+        .query_opt(
             &format!(
                 "with updated as (
                     update users
                        set name = case when $2 then $3 else name end,
-                           email = coalesce($4, email),
-                           email_key = coalesce($8, email_key),
+                           email = case when $6 = email_key then $4 else email end,
+                           pending_email = case when $6 is null then pending_email
+                                                when $6 = email_key then null else $4 end,
+                           pending_email_key = case when $6 is null then pending_email_key
+                                                    when $6 = email_key then null else $6 end,
                            password_hash = coalesce($5, password_hash),
                            updated_at = now()
                      where id = $1
-                    returning {USER_COLUMNS}
+                       and not exists (select 1 from users o where o.email_key = $6 and o.id <> $1)
+                    returning {USER_COLUMNS}, pending_email_key
                  )
-                 select updated.*, case when $6 then end_user_credentials($1, $7) end
+                 select updated.*,
+                        case when $5 is not null or ($6 is not null and pending_email_key = $6)
+                             then end_user_credentials($1, $7) end
                    from updated"
             ),
             &[
@@ -258,17 +274,25 @@ pub async fn update_me(
                 (&new_name, Type::TEXT),
                 (&email.as_ref().map(Email::as_str), Type::TEXT),
                 (&hash, Type::TEXT),
-                (&credentials_changed, Type::BOOL),
-                (&principal.session_id, Type::UUID),
                 (&email.as_ref().map(Email::key), Type::TEXT),
+                (&principal.session_id, Type::UUID),
             ],
         )
         .await
-        .map_err(email_taken_is_conflict)?;
-    if credentials_changed {
-        tracing::info!(user_id = %principal.user.id, "email or password changed; other sessions and reset links ended");
+        .map_err(email_taken_is_conflict)?
+        .ok_or_else(|| ApiError::Conflict("Email already registered".to_owned()))?;
+    let user = User::from_row(&row);
+    let pending_key: Option<String> = row.get(9);
+    let address_pending = email
+        .as_ref()
+        .is_some_and(|e| pending_key.as_deref() == Some(e.key()));
+    if hash.is_some() || address_pending {
+        tracing::info!(user_id = %user.id, "email or password changed; other sessions and links ended");
     }
-    Ok(axum::Json(User::from_row(&row)))
+    if let (true, Some(email)) = (address_pending, &email) {
+        verify::send_link(&state, user.id, email.as_str(), email.key()).await?;
+    }
+    Ok(axum::Json(user))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -122,7 +122,8 @@ pub async fn list_users(
     let rows = state
         .db
         .query(
-            "select id, email, name, role, created_at, updated_at, last_login_at, disabled,
+            "select id, email, name, role, created_at, updated_at, last_login_at,
+                    email_verified_at, pending_email, disabled,
                     (select count(*) from users) as total
                from users
               where $1::timestamptz is null or (created_at, id) > ($1, $2)
@@ -135,14 +136,14 @@ pub async fn list_users(
             ],
         )
         .await?;
-    let total: i64 = rows.first().map(|row| row.get(8)).unwrap_or(0);
+    let total: i64 = rows.first().map(|row| row.get(10)).unwrap_or(0);
     let has_more = rows.len() as i64 > limit;
     let page: Vec<AdminUser> = rows
         .iter()
         .take(limit as usize)
         .map(|row| AdminUser {
             user: User::from_row(row),
-            disabled: row.get(7),
+            disabled: row.get(9),
         })
         .collect();
     let mut response = axum::Json(&page).into_response();
@@ -212,7 +213,8 @@ pub async fn update_user(
                 and (coalesce($2, target.role) = 'admin' and not coalesce($3, target.disabled)
                      or not (target.role = 'admin' and not target.disabled)
                      or others.n > 0)
-             returning u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at, u.disabled",
+             returning u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.last_login_at,
+                       u.email_verified_at, u.pending_email, u.disabled",
             &[(&id, Type::UUID), (&role, Type::TEXT), (&body.disabled, Type::BOOL)],
         )
         .await
@@ -241,7 +243,7 @@ pub async fn update_user(
     }
     let user = AdminUser {
         user: User::from_row(row),
-        disabled: row.get(7),
+        disabled: row.get(9),
     };
     transaction
         .commit()

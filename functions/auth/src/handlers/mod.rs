@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod reset;
 pub mod session;
+pub mod verify;
 
 use shared::error::{ApiError, FieldError};
 
@@ -16,6 +17,26 @@ pub(crate) fn reject_invalid(errors: Vec<FieldError>) -> Result<(), ApiError> {
             errors,
         }),
     }
+}
+
+/// Waits until `started` + the configured answer time. Requests that mail a link only when an
+/// account exists (reset, verification resend) answer at this fixed moment, so their time does
+/// not tell a known address from an unknown one.
+pub(crate) async fn answer_at_fixed_time(started: tokio::time::Instant, state: &crate::AuthState) {
+    let answer_at = started + state.settings.password_reset_answer_time;
+    if tokio::time::Instant::now() > answer_at {
+        tracing::warn!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "a mailing request took longer than PASSWORD_RESET_ANSWER_MS; raise it so its time cannot tell known addresses from unknown ones"
+        );
+    }
+    tokio::time::sleep_until(answer_at).await;
+}
+
+/// `base?token=...` (or `&token=` when `base` has a query already).
+pub(crate) fn link_with_token(base: &str, token: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}token={token}")
 }
 
 /// Keeps the value of a parser, or records its error and gives `None`.

@@ -175,7 +175,8 @@ async fn sign_in(
         .query_one(
             "select u.id, u.password_hash, u.role, u.disabled,
                     (select ceil(extract(epoch from max(locked_until) - now()))::int8
-                       from login_throttle where key = any($2) and locked_until > now())
+                       from login_throttle where key = any($2) and locked_until > now()),
+                    u.email_verified_at is not null
                from (select 1) as one
                left join users u on u.email_key = $1",
             &[(&email.key(), Type::TEXT), (&keys, Type::TEXT_ARRAY)],
@@ -196,6 +197,12 @@ async fn sign_in(
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     };
     let role: String = row.get(2);
+    // Only after the right password: the answer tells nothing about an address to a guesser.
+    if state.settings.require_verified_email && !row.get::<_, bool>(5) {
+        return Err(ApiError::Forbidden(
+            "Email address not verified: follow the link we mailed you, or ask for a new one at /auth/verify-email/resend".to_owned(),
+        ));
+    }
 
     let (refresh_token, refresh_hash) = new_token();
     let ttl_secs = state.settings.refresh_token_ttl.as_secs_f64();

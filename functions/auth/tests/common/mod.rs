@@ -124,6 +124,37 @@ impl TestApp {
         )
     }
 
+    /// Registers `email`, follows the verification link the local mailer logged, and signs in:
+    /// (access token, refresh token, user id). With the default `ADMIN_EMAIL`, this is how a
+    /// test gets its administrator.
+    pub async fn signed_up_verified(&self, email: &str) -> (String, String, String) {
+        let token = {
+            let (captured, _guard) = capture_log(tracing::Level::INFO);
+            let registered = self.register(email).await;
+            assert_eq!(
+                registered.status,
+                StatusCode::CREATED,
+                "{}",
+                registered.body
+            );
+            last_mailed_token(&captured).expect("the local mailer logs the verification link")
+        };
+        let verified = self
+            .post("/auth/verify-email", json!({"token": token}))
+            .await;
+        assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+        let me = self
+            .get("/users/me", login.body["access_token"].as_str().unwrap())
+            .await;
+        (
+            login.body["access_token"].as_str().unwrap().to_owned(),
+            login.body["refresh_token"].as_str().unwrap().to_owned(),
+            me.body["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
     /// A plain client on the test database, to arrange or inspect rows.
     pub async fn sql(&self) -> std::sync::Arc<tokio_postgres::Client> {
         self.database.client().await
@@ -152,6 +183,30 @@ pub fn json_request(method: Method, path: &str, body: Value) -> Request<Body> {
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap()
+}
+
+/// Captures this thread's log (where the local mailer writes its links) while the guard lives.
+pub fn capture_log(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(level)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    (captured, guard)
+}
+
+/// The token of the last link (reset or verification) the local mailer logged.
+pub fn last_mailed_token(captured: &Captured) -> Option<String> {
+    let text = captured.text();
+    let start = text.rfind("token=")? + "token=".len();
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect(),
+    )
 }
 
 /// Log output captured in memory, to search it for secrets or read the local mailer's link.
