@@ -116,7 +116,7 @@ pub async fn register(
 
 /// SQLSTATE 23505 on the case-insensitive email index is a 409, decided by the database at insert
 /// or update time (no check-then-write race).
-fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
+pub(crate) fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
     if error.is_unique_violation("users_email_key") {
         ApiError::Conflict("Email already registered".to_owned())
     } else {

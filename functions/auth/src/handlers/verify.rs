@@ -10,6 +10,7 @@ use shared::http::{Json, SourceIp};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::account::email_taken_is_conflict;
 use super::reset::Accepted;
 use super::{answer_at_fixed_time, link_with_token};
 use crate::domain::Email;
@@ -100,13 +101,7 @@ pub async fn verify_email(
             ],
         )
         .await
-        .map_err(|error| {
-            if error.is_unique_violation("users_email_key") {
-                ApiError::Conflict("Email already registered".to_owned())
-            } else {
-                error.into()
-            }
-        })?;
+        .map_err(email_taken_is_conflict)?;
     let Some(row) = verified else {
         return Err(invalid());
     };
