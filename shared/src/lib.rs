@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod lambda;
 pub mod migrate;
 pub mod openapi;
