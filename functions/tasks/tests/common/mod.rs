@@ -2,6 +2,8 @@
 //! directly in the database, and tokens minted with the shared signing code.
 #![allow(dead_code)]
 
+pub mod real_better_auth;
+
 use std::collections::HashMap;
 
 use axum::body::{to_bytes, Body};
