@@ -2,6 +2,7 @@
 //! directly in the database, and tokens minted with the shared signing code.
 #![allow(dead_code)]
 
+pub mod keys;
 pub mod real_better_auth;
 
 use std::collections::HashMap;
