@@ -221,3 +221,45 @@ async fn es256_tokens_of_a_real_better_auth_work_on_every_route_through_cargo_la
 async fn rs256_tokens_of_a_real_better_auth_work_on_every_route_through_cargo_lambda_watch() {
     a_real_better_auth_works_through_cargo_lambda_watch("RS256").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_better_auth_key_rotation_is_fetched_and_accepted() {
+    // Better Auth makes a new key once the latest is 2 s old, and keeps listing the old one.
+    let better_auth = BetterAuthServer::start("EdDSA", &[("ROTATION_INTERVAL", "2")]).await;
+    let app = common::TestApp::configured(&[
+        ("BETTER_AUTH_URL", &better_auth.url),
+        ("BETTER_AUTH_JWKS_REFETCH_SECONDS", "1"),
+    ])
+    .await;
+    let ada = better_auth.user("ada@example.com").await;
+    let path = format!("/api/{}/tasks", ada.id);
+    let first = app.call(http::Method::GET, &path, &ada.token, None).await;
+    assert_eq!(first.status, http::StatusCode::OK, "{}", first.body);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let rotated = better_auth.token_for("ada@example.com").await;
+    let kid = |token: &str| -> Value {
+        serde_json::from_slice::<Value>(&base64_url(token.split('.').next().unwrap())).unwrap()
+            ["kid"]
+            .clone()
+    };
+    assert_ne!(
+        kid(&rotated),
+        kid(&ada.token),
+        "Better Auth rotated its key"
+    );
+    let jwks: Value = serde_json::from_str(&better_auth.jwks().await).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+    let answer = app.call(http::Method::GET, &path, &rotated, None).await;
+    assert_eq!(
+        answer.status,
+        http::StatusCode::OK,
+        "the rotated key: {}",
+        answer.body
+    );
+    let answer = app.call(http::Method::GET, &path, &ada.token, None).await;
+    assert_eq!(
+        answer.status,
+        http::StatusCode::OK,
+        "the previous key, still listed"
+    );
+}
