@@ -9,6 +9,7 @@ use shared::error::ApiError;
 use shared::http::bearer_token;
 use uuid::Uuid;
 
+use crate::better_auth::Rejection;
 use crate::TasksState;
 
 /// The issuer of our own users' tasks (in `tasks.issuer`); no Better Auth issuer is empty.
@@ -47,11 +48,15 @@ impl FromRequestParts<TasksState> for Caller {
         if !state.better_auth.is_configured() {
             return Err(ours);
         }
-        let verified = state.better_auth.verify(token).await?;
-        Ok(Caller {
-            issuer: verified.issuer,
-            subject: verified.subject,
-            session: None,
-        })
+        match state.better_auth.verify(token).await {
+            Ok(verified) => Ok(Caller {
+                issuer: verified.issuer,
+                subject: verified.subject,
+                session: None,
+            }),
+            // Neither ours nor Better Auth's: our verdict ("Token has expired" for one of ours).
+            Err(Rejection::Invalid(_)) => Err(ours),
+            Err(rejection) => Err(rejection.into()),
+        }
     }
 }

@@ -253,3 +253,29 @@ async fn session_cookie_cache_shape_gives_session_user_id_when_user_id_agrees() 
         "session.userId must be user.id"
     );
 }
+
+#[tokio::test]
+async fn our_expired_token_still_says_so_when_better_auth_is_on() {
+    let app = TestApp::configured(&[
+        ("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET),
+        ("BETTER_AUTH_URL", "http://127.0.0.1:9"),
+    ])
+    .await;
+    let user = app.user("ada@example.com").await;
+    let now = shared::auth::unix_now();
+    let expired = better_auth_token(
+        json!({"sub": user.id, "sid": user.session, "role": "user", "iat": now - 3600,
+               "exp": now - 1800, "iss": "tasks-api", "aud": "tasks-api", "typ": "access"}),
+        common::SECRET,
+    );
+    let answer = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/tasks", user.id),
+            &expired,
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.body["detail"], "Token has expired");
+}
