@@ -372,8 +372,9 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts the emulator and waits (up to 300 s: the first run compiles) until `/health`
-    /// answers with something other than a gateway error.
+    /// Starts the emulator and waits (up to 300 s: cargo lambda builds each function on its first
+    /// invocation) until each function answers something other than a gateway error: health on
+    /// `/health`, auth and tasks with their 401 to a request without a token.
     pub async fn start(envs: &[(&str, &str)]) -> Self {
         use std::os::unix::process::CommandExt;
         let port = free_port();
@@ -398,14 +399,16 @@ impl Emulator {
             .expect("`cargo lambda watch` must be installed: run the tests with scripts/test.sh");
         let emulator = Self { child, port, log };
         let deadline = std::time::Instant::now() + Duration::from_secs(300);
-        loop {
-            match plain_get(port, "/health").await {
-                Some(status) if status != 502 && status != 503 => break,
-                _ if std::time::Instant::now() > deadline => panic!(
-                    "cargo lambda watch did not answer within 300 s; see {}",
-                    emulator.log.display()
-                ),
-                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        for path in ["/health", "/users/me", "/api/nobody/tasks"] {
+            loop {
+                match plain_get(port, path).await {
+                    Some(status) if status != 502 && status != 503 => break,
+                    _ if std::time::Instant::now() > deadline => panic!(
+                        "cargo lambda watch did not serve {path} within 300 s; see {}",
+                        emulator.log.display()
+                    ),
+                    _ => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
             }
         }
         emulator

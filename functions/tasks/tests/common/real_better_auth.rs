@@ -71,11 +71,10 @@ impl BetterAuthServer {
     /// Signs a new user up, then in (as a browser does, over HTTP), and fetches their token.
     pub async fn user(&self, email: &str) -> BetterAuthUser {
         let base = self.url.clone();
-        let email = email.to_owned();
+        let credentials =
+            serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User"})
+                .to_string();
         tokio::task::spawn_blocking(move || {
-            let credentials =
-                serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User"})
-                    .to_string();
             let (status, _, body) = send(
                 "POST",
                 &format!("{base}/api/auth/sign-up/email"),
@@ -83,79 +82,19 @@ impl BetterAuthServer {
                 Some(&credentials),
             );
             assert_eq!(status, 200, "sign-up: {body}");
-            let (status, cookies, body) = send(
-                "POST",
-                &format!("{base}/api/auth/sign-in/email"),
-                &[],
-                Some(&credentials),
-            );
-            assert_eq!(status, 200, "sign-in: {body}");
-            let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["user"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let cookie_header = cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let (status, _, body) = send(
-                "GET",
-                &format!("{base}/api/auth/token"),
-                &[("cookie", &cookie_header)],
-                None,
-            );
-            assert_eq!(status, 200, "token: {body}");
-            let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let session_data = cookies
-                .iter()
-                .find(|(name, _)| name.ends_with("session_data"))
-                .map(|(_, value)| value.clone());
-            BetterAuthUser {
-                id,
-                token,
-                session_data,
-            }
+            sign_in(&base, &credentials)
         })
         .await
         .unwrap()
     }
 
-    /// A fresh JWT plugin token for a signed-in user (after a key rotation, say).
+    /// A fresh JWT plugin token for a signed-up user (after a key rotation, say).
     pub async fn token_for(&self, email: &str) -> String {
         let base = self.url.clone();
-        let email = email.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let credentials = serde_json::json!({"email": email, "password": PASSWORD}).to_string();
-            let (status, cookies, body) = send(
-                "POST",
-                &format!("{base}/api/auth/sign-in/email"),
-                &[],
-                Some(&credentials),
-            );
-            assert_eq!(status, 200, "sign-in: {body}");
-            let cookie_header = cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let (status, _, body) = send(
-                "GET",
-                &format!("{base}/api/auth/token"),
-                &[("cookie", &cookie_header)],
-                None,
-            );
-            assert_eq!(status, 200, "token: {body}");
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .await
-        .unwrap()
+        let credentials = serde_json::json!({"email": email, "password": PASSWORD}).to_string();
+        tokio::task::spawn_blocking(move || sign_in(&base, &credentials).token)
+            .await
+            .unwrap()
     }
 
     /// The JWKS as Better Auth publishes it.
@@ -174,6 +113,46 @@ impl Drop for BetterAuthServer {
         std::thread::sleep(Duration::from_millis(50));
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Signs in with `credentials`, then asks the JWT plugin for a token with the session cookie.
+fn sign_in(base: &str, credentials: &str) -> BetterAuthUser {
+    let (status, cookies, body) = send(
+        "POST",
+        &format!("{base}/api/auth/sign-in/email"),
+        &[],
+        Some(credentials),
+    );
+    assert_eq!(status, 200, "sign-in: {body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie_header = cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (status, _, body) = send(
+        "GET",
+        &format!("{base}/api/auth/token"),
+        &[("cookie", &cookie_header)],
+        None,
+    );
+    assert_eq!(status, 200, "token: {body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_data = cookies
+        .into_iter()
+        .find(|(name, _)| name.ends_with("session_data"))
+        .map(|(_, value)| value);
+    BetterAuthUser {
+        id,
+        token,
+        session_data,
     }
 }
 
