@@ -323,8 +323,8 @@ def main():
     accounts = {}
     for who in ("reader", "writer"):
         user_id, session_id = sql.rows(
-            "with u as (insert into users (email, password_hash) values "
-            f"('{who}-{tag}@bench.example', 'unused') returning id) "
+            "with u as (insert into users (email, email_key, password_hash) values "
+            f"('{who}-{tag}@bench.example', '{who}-{tag}@bench.example', 'unused') returning id) "
             "insert into sessions (user_id, expires_at) select id, now() + interval '1 day' from u "
             "returning user_id, id")[0]
         accounts[who] = (user_id, mint(args.jwt_secret, user_id, session_id))
@@ -337,8 +337,9 @@ def main():
     # Other users' tasks, so the planner sees a database in service (many owners; see
     # bench_inprocess.rs), then statistics and no dead rows, as such a database has.
     sql.rows(
-        "with owners as (insert into users (email, password_hash) "
-        f"select 'other' || g || '-{tag}@bench.example', 'unused' from generate_series(1, 1000) g "
+        "with owners as (insert into users (email, email_key, password_hash) "
+        f"select 'other' || g || '-{tag}@bench.example', 'other' || g || '-{tag}@bench.example', 'unused' "
+        "from generate_series(1, 1000) g "
         "returning id) insert into tasks (issuer, user_id, owner_id, title, description) "
         "select '', owners.id::text, owners.id, 'Task ' || g, 'Description of task ' || g from owners, generate_series(1, 100) g")
     sql.rows("vacuum (analyze) users, sessions, tasks, login_throttle")

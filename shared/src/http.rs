@@ -41,6 +41,7 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        require_identity_encoding(request.headers())?;
         let too_large = ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         };
@@ -59,6 +60,29 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
     }
 }
 
+/// 415 for a body with a `Content-Encoding` other than `identity`. We decode none: a gateway or
+/// proxy that does would inspect other bytes than the ones we store, and decoding would let a
+/// small body expand past the size limit (RFC 9110 §8.4: 415 for an unsupported coding).
+pub fn require_identity_encoding(headers: &HeaderMap) -> Result<(), ApiError> {
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| {
+            value.to_str().map_or(true, |value| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+            })
+        });
+    if encoded {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Encoding is not supported; send the body uncompressed".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// `application/json` or any `+json` type, parameters (charset) ignored.
 pub fn is_json_media_type(media_type: &str) -> bool {
     media_type == "application/json"
@@ -71,8 +95,11 @@ pub fn require_content_type(
     accepts: fn(&str) -> bool,
     expected: &str,
 ) -> Result<(), ApiError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
+    // Two Content-Type headers are contradictory, whatever they say: refused like a wrong one.
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let media_type = values
+        .next()
+        .filter(|_| values.next().is_none())
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(';')
@@ -105,7 +132,17 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         });
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let parsed: T = serde_path_to_error::deserialize(deserializer).map_err(json_error)?;
+    let parsed: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(json_error)?;
+    // One JSON value and nothing after it: `{"title":"x"} {"title":"y"}` is not a body we read
+    // half of (a proxy or log reader may read the other half).
+    deserializer.end().map_err(|error| ApiError::Validation {
+        detail: "Request body is not valid JSON".to_owned(),
+        errors: vec![FieldError {
+            loc: vec!["body".to_owned()],
+            msg: format!("JSON decode error: {}", strip_position(&error)),
+            kind: "json_invalid".to_owned(),
+        }],
+    })?;
     Ok(parsed)
 }
 
@@ -176,20 +213,37 @@ fn backticked_after(message: &str, prefix: &str) -> Option<String> {
 }
 
 /// The token from `Authorization: Bearer <token>`; 401 with a clear message otherwise.
+///
+/// Exactly one `Authorization` header: with two, which one a proxy, a log or we would honour is
+/// anyone's guess, so ambiguous credentials are refused. The token must be an RFC 6750 `b64token`,
+/// which also refuses two credentials that a gateway joined into one header with a comma.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("Invalid authorization header"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("Invalid authorization header"))?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(ApiError::unauthorized("Invalid authorization header"));
+    let invalid = || ApiError::unauthorized("Invalid authorization header");
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values
+        .next()
+        .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+    if values.next().is_some() {
+        return Err(ApiError::unauthorized(
+            "More than one Authorization header; send exactly one",
+        ));
+    }
+    let value = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim_start_matches(' ').trim_end_matches(' ');
+    if !scheme.eq_ignore_ascii_case("bearer") || !is_b64token(token) {
+        return Err(invalid());
     }
     Ok(token)
+}
+
+/// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 /// The caller's IP as API Gateway saw it. Never read from `X-Forwarded-For` or any client header:
@@ -300,6 +354,117 @@ mod tests {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let error = require_content_type(&headers, is_json_media_type, "application/json");
         assert!(matches!(error, Err(ApiError::UnsupportedMediaType(_))));
+    }
+
+    #[test]
+    fn trailing_data_after_the_json_value_is_refused() {
+        for body in [
+            &br#"{"title":"x"} {"title":"y"}"#[..],
+            br#"{"title":"x"}x"#,
+            br#"{"title":"x"}}"#,
+            br#"{"title":"x"},"#,
+        ] {
+            let error = first_error(parse_json::<NewTask>(body).unwrap_err());
+            assert_eq!(
+                error.kind,
+                "json_invalid",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<NewTask>(b" {\"title\":\"x\"} \r\n\t ").is_ok());
+    }
+
+    #[test]
+    fn a_content_encoding_other_than_identity_is_415() {
+        let mut headers = HeaderMap::new();
+        assert!(require_identity_encoding(&headers).is_ok());
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(require_identity_encoding(&headers).is_ok());
+        for coding in [
+            "gzip",
+            "deflate",
+            "br",
+            "x-unknown",
+            "identity, gzip",
+            "GZIP",
+        ] {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            assert!(
+                matches!(
+                    require_identity_encoding(&headers),
+                    Err(ApiError::UnsupportedMediaType(_))
+                ),
+                "{coding} accepted"
+            );
+        }
+        let mut two = HeaderMap::new();
+        two.append(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        two.append(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(require_identity_encoding(&two).is_err());
+    }
+
+    #[test]
+    fn two_content_types_are_415() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(require_content_type(&headers, is_json_media_type, "application/json").is_err());
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer ddd.eee.fff"),
+        );
+        assert!(bearer_token(&headers).is_err());
+        let mut same = HeaderMap::new();
+        same.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
+        same.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer aaa.bbb.ccc"),
+        );
+        assert!(bearer_token(&same).is_err(), "even two equal ones");
+    }
+
+    #[test]
+    fn joined_or_odd_tokens_are_refused() {
+        for value in [
+            "Bearer aaa.bbb.ccc,Bearer ddd.eee.fff",
+            "Bearer aaa.bbb.ccc, Bearer ddd.eee.fff",
+            "Bearer aaa bbb",
+            "Bearer aaa\tbbb",
+            "Bearer ===",
+            "Bearer a=b",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            assert!(bearer_token(&headers).is_err(), "{value:?} accepted");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer a-b_c~d+e/f.g=="),
+        );
+        assert_eq!(bearer_token(&headers).unwrap(), "a-b_c~d+e/f.g==");
     }
 
     #[test]

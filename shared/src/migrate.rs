@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::db::pg_config_and_tls;
 
@@ -224,6 +224,9 @@ pub async fn up(client: &mut Client, migrations: &[Migration]) -> anyhow::Result
             .batch_execute(migration.up)
             .await
             .with_context(|| format!("applying {:04}_{}", migration.version, migration.name))?;
+        after_file(&transaction, migration.version)
+            .await
+            .with_context(|| format!("applying {:04}_{}", migration.version, migration.name))?;
         transaction
             .execute_typed(
                 "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
@@ -243,6 +246,75 @@ pub async fn up(client: &mut Client, migrations: &[Migration]) -> anyhow::Result
         done.push(migration.version);
     }
     Ok(done)
+}
+
+/// What a migration needs beyond its SQL file, run in its transaction right after the file.
+async fn after_file(transaction: &Transaction<'_>, version: i64) -> anyhow::Result<()> {
+    match version {
+        6 => fill_email_keys(transaction).await,
+        _ => Ok(()),
+    }
+}
+
+/// Version 6: the canonical key of every existing address ([`crate::email`]), computed here because
+/// SQL has no full case folding or IDNA. Accounts whose addresses turn out to be one address are
+/// never merged silently: the migration stops, changes nothing, and names them.
+async fn fill_email_keys(transaction: &Transaction<'_>) -> anyhow::Result<()> {
+    let rows = transaction
+        .query_typed("select id, email from users order by created_at, id", &[])
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut unparsable = Vec::new();
+    for row in &rows {
+        let (id, email): (uuid::Uuid, String) = (row.get(0), row.get(1));
+        let key = match crate::email::Email::parse(&email, "email") {
+            Ok(parsed) => parsed.key().to_owned(),
+            // Stored before today's rules (an invisible character, say): keep the account,
+            // keyed by its old lower-cased form, and say so.
+            Err(_) => {
+                unparsable.push(id);
+                email.trim().to_lowercase()
+            }
+        };
+        ids.push(id);
+        keys.push(key);
+    }
+    let mut by_key: std::collections::BTreeMap<&str, Vec<uuid::Uuid>> = Default::default();
+    for (id, key) in ids.iter().zip(&keys) {
+        by_key.entry(key.as_str()).or_default().push(*id);
+    }
+    let shared: Vec<String> = by_key
+        .iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(key, ids)| {
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            format!("  {key}: accounts {}", ids.join(", "))
+        })
+        .collect();
+    if !shared.is_empty() {
+        bail!(
+            "{} addresses are each registered to more than one account once spelling differences \
+             (case, Unicode normalization, width, IDNA) are ignored; nothing was changed. Merge or \
+             rename those accounts (users.email), then run the migration again:\n{}",
+            shared.len(),
+            shared.join("\n")
+        );
+    }
+    transaction
+        .execute_typed(
+            "update users u set email_key = k.key
+               from unnest($1::uuid[], $2::text[]) as k(id, key) where u.id = k.id",
+            &[(&ids, Type::UUID_ARRAY), (&keys, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    if !unparsable.is_empty() {
+        tracing::warn!(
+            accounts = ?unparsable,
+            "addresses that today's rules refuse were keyed by their lower-cased form; these users cannot sign in until an admin changes their email"
+        );
+    }
+    Ok(())
 }
 
 /// Reverts the last `steps` applied migrations, newest first; returns the versions it reverted.

@@ -133,3 +133,85 @@ async fn up_creates_a_missing_database() {
         .await
         .unwrap();
 }
+
+/// A database migrated up to (not including) version 6, with accounts in it.
+async fn before_email_keys(emails: &[&str]) -> (TestDb, tokio_postgres::Client) {
+    let (database, mut client) = empty_database().await;
+    let older: Vec<Migration> = MIGRATIONS
+        .iter()
+        .copied()
+        .filter(|m| m.version < 6)
+        .collect();
+    migrate::up(&mut client, &older).await.unwrap();
+    for email in emails {
+        client
+            .execute(
+                "insert into users (email, password_hash) values ($1, 'x')",
+                &[email],
+            )
+            .await
+            .unwrap();
+    }
+    (database, client)
+}
+
+#[tokio::test]
+async fn existing_accounts_get_their_canonical_key_computed_in_rust() {
+    let (_database, mut client) = before_email_keys(&[
+        "Ada@Example.com",
+        "ΟΔΟΣ@example.gr",
+        "Straße@Bücher.example",
+    ])
+    .await;
+    migrate::up(&mut client, MIGRATIONS).await.unwrap();
+    let rows = client
+        .query("select email, email_key from users order by email", &[])
+        .await
+        .unwrap();
+    let keys: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        keys,
+        [
+            ("Ada@Example.com".into(), "ada@example.com".into()),
+            (
+                "Straße@Bücher.example".into(),
+                "strasse@xn--bcher-kva.example".into()
+            ),
+            ("ΟΔΟΣ@example.gr".into(), "οδοσ@example.gr".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn accounts_that_are_one_address_stop_the_migration_and_are_named() {
+    let (_database, mut client) =
+        before_email_keys(&["strasse@example.de", "STRAẞE@example.de", "ok@example.com"]).await;
+    let ids: Vec<String> = client
+        .query(
+            "select id::text from users where email <> 'ok@example.com'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let error = migrate::up(&mut client, MIGRATIONS).await.unwrap_err();
+    let report = format!("{error:#}");
+    assert!(report.contains("0006_add_users_email_key"), "{report}");
+    assert!(report.contains("strasse@example.de"), "{report}");
+    for id in &ids {
+        assert!(report.contains(id.as_str()), "{report} lacks {id}");
+    }
+    // Nothing changed: version 6 is not applied and both accounts are still there.
+    let status = migrate::status(&mut client, MIGRATIONS).await.unwrap();
+    assert!(status
+        .iter()
+        .any(|(version, _, state)| *version == 6 && *state == State::Pending));
+    let users: i64 = client
+        .query_one("select count(*) from users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 3);
+}

@@ -151,12 +151,24 @@ async fn the_statement_cache_prepares_once_per_connection_and_survives_a_schema_
 async fn unique_violation_is_recognised_by_constraint() {
     let database = TestDb::new().await;
     let db = database.pool();
-    let insert = "insert into users (email, password_hash) values ($1, 'x')";
-    db.execute(insert, &[(&"A@example.com", Type::TEXT)])
-        .await
-        .unwrap();
+    let insert = "insert into users (email, email_key, password_hash) values ($1, $2, 'x')";
+    db.execute(
+        insert,
+        &[
+            (&"A@example.com", Type::TEXT),
+            (&"a@example.com", Type::TEXT),
+        ],
+    )
+    .await
+    .unwrap();
     let error = db
-        .execute(insert, &[(&"a@EXAMPLE.com", Type::TEXT)])
+        .execute(
+            insert,
+            &[
+                (&"a@EXAMPLE.com", Type::TEXT),
+                (&"a@example.com", Type::TEXT),
+            ],
+        )
         .await
         .unwrap_err();
     assert!(error.is_unique_violation("users_email_key"), "{error:?}");

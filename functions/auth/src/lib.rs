@@ -21,7 +21,7 @@ pub mod password;
 pub mod secrets;
 pub mod throttle;
 
-use domain::PasswordPolicy;
+use domain::{Email, PasswordPolicy};
 use mailer::Mailer;
 use password::PasswordHasher;
 
@@ -33,13 +33,17 @@ pub struct AuthSettings {
     pub refresh_token_ttl: Duration,
     /// Where the reset link points (the frontend's page); the token is appended as `?token=`.
     pub password_reset_url: String,
-    /// The first user to register with this email (case-insensitive) becomes admin, if there is
-    /// no admin yet: the first admin without touching SQL.
-    pub admin_email: Option<String>,
+    /// The first user to register with this email (its canonical key: any spelling of the
+    /// address) becomes admin, if there is no admin yet: the first admin without touching SQL.
+    pub admin_email_key: Option<String>,
     /// Failed sign-ins one source address may make before it is slowed down.
     pub source_ip_policy: throttle::Policy,
     /// Registrations (and reset requests) one source address may make an hour.
     pub registration_policy: throttle::Policy,
+    /// A reset request is answered no sooner than this after it arrived, whether or not the
+    /// address has an account: the mail is sent (SES: tens of milliseconds) only for a known
+    /// address, and the time of the answer must not tell which.
+    pub password_reset_answer_time: Duration,
 }
 
 impl AuthSettings {
@@ -102,7 +106,28 @@ impl AuthSettings {
             password_reset_url: get("PASSWORD_RESET_URL")
                 .unwrap_or("http://localhost:3000/reset-password")
                 .to_owned(),
-            admin_email: get("ADMIN_EMAIL").map(str::to_lowercase),
+            password_reset_answer_time: match get("PASSWORD_RESET_ANSWER_MS") {
+                None => Duration::from_millis(250),
+                Some(raw) => raw
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=5_000).contains(ms))
+                    .map(Duration::from_millis)
+                    .ok_or(ConfigError::Invalid {
+                        name: "PASSWORD_RESET_ANSWER_MS",
+                        reason: "expected a number of milliseconds from 1 to 5000".to_owned(),
+                    })?,
+            },
+            admin_email_key: get("ADMIN_EMAIL")
+                .map(|raw| {
+                    Email::parse(raw, "ADMIN_EMAIL")
+                        .map(|email| email.key().to_owned())
+                        .map_err(|error| ConfigError::Invalid {
+                            name: "ADMIN_EMAIL",
+                            reason: error.msg,
+                        })
+                })
+                .transpose()?,
         })
     }
 }

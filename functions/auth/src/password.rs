@@ -1,5 +1,12 @@
 //! Password hashing: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), PHC strings,
 //! always on the blocking pool so a hash never stalls the async worker.
+//!
+//! Passwords are NFKC-normalized before they are hashed or checked (NIST SP 800-63B-4 §3.1.1.2),
+//! so `é` typed as one code point or as `e` + a combining accent is one password, whichever
+//! keyboard or OS sent it. Hashes stored before that rule still verify: the raw form is tried
+//! once, and a match is re-hashed in its normalized form.
+
+use std::borrow::Cow;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -39,7 +46,7 @@ impl PasswordHasher {
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let argon2 = self.argon2.clone();
-        let password = password.to_owned();
+        let password = normalize(password).into_owned();
         let started = std::time::Instant::now();
         let hash = tokio::task::spawn_blocking(move || hash_blocking(&argon2, &password)).await??;
         // The most expensive thing a request can make us do: visible at debug level.
@@ -58,33 +65,47 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> anyhow::Result<Verified> {
         let argon2 = self.argon2.clone();
-        let candidate = candidate.to_owned();
+        let raw = candidate.to_owned();
+        let normalized = normalize(candidate).into_owned();
         tokio::task::spawn_blocking(move || {
             let Some(stored) = stored else {
-                hash_blocking(&argon2, &candidate)?;
+                hash_blocking(&argon2, &normalized)?;
                 return Ok(Verified::Mismatch);
             };
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 tracing::error!("a stored password hash is not a valid PHC string");
-                hash_blocking(&argon2, &candidate)?;
+                hash_blocking(&argon2, &normalized)?;
                 return Ok(Verified::Mismatch);
             };
             // Verify with the parameters recorded in the hash, whatever today's are.
-            if Argon2::default()
-                .verify_password(candidate.as_bytes(), &parsed)
-                .is_err()
-            {
-                return Ok(Verified::Mismatch);
-            }
-            let rehash = if is_current(&parsed) {
-                None
-            } else {
-                Some(hash_blocking(&argon2, &candidate)?)
+            let matches = |password: &str| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
             };
-            Ok(Verified::Match { rehash })
+            if matches(&normalized) {
+                let rehash = if is_current(&parsed) {
+                    None
+                } else {
+                    Some(hash_blocking(&argon2, &normalized)?)
+                };
+                return Ok(Verified::Match { rehash });
+            }
+            // A hash stored before normalization, of a password typed in a non-NFKC form.
+            if raw != normalized && matches(&raw) {
+                return Ok(Verified::Match {
+                    rehash: Some(hash_blocking(&argon2, &normalized)?),
+                });
+            }
+            Ok(Verified::Mismatch)
         })
         .await?
     }
+}
+
+/// The form a password is hashed in: NFKC (compatibility composition).
+pub fn normalize(password: &str) -> Cow<'_, str> {
+    icu_normalizer::ComposingNormalizer::new_nfkc().normalize(password)
 }
 
 fn hash_blocking(argon2: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
@@ -148,6 +169,47 @@ mod tests {
                 .await
                 .unwrap(),
             Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn nfc_and_nfd_forms_of_a_password_are_one_password() {
+        let hasher = PasswordHasher::default();
+        let nfc = "ren\u{e9}e-passw\u{f6}rd";
+        let nfd = "rene\u{301}e-passwo\u{308}rd";
+        let hash = hasher.hash(nfc).await.unwrap();
+        assert_eq!(
+            hasher.verify(nfd, Some(hash.clone())).await.unwrap(),
+            Verified::Match { rehash: None }
+        );
+        // Compatibility forms too: a fullwidth password is its ASCII twin.
+        let hash = hasher
+            .hash("\u{ff50}\u{ff41}\u{ff53}\u{ff53}word1")
+            .await
+            .unwrap();
+        assert!(matches!(
+            hasher.verify("password1", Some(hash)).await.unwrap(),
+            Verified::Match { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_the_raw_form_still_verifies_and_is_rehashed_normalized() {
+        let hasher = PasswordHasher::default();
+        let nfd = "rene\u{301}e-password";
+        // As stored before passwords were normalized.
+        let legacy = hash_blocking(&hasher.argon2, nfd).unwrap();
+        let Verified::Match { rehash: Some(new) } = hasher.verify(nfd, Some(legacy)).await.unwrap()
+        else {
+            panic!("expected a match with a rehash");
+        };
+        assert_eq!(
+            hasher
+                .verify("ren\u{e9}e-password", Some(new))
+                .await
+                .unwrap(),
+            Verified::Match { rehash: None },
+            "the rehash is of the normalized form"
         );
     }
 

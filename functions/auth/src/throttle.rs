@@ -39,8 +39,10 @@ pub const REGISTRATION: Policy = Policy {
     window_secs: 3600,
 };
 
-pub fn account_key(normalized_email: &str) -> String {
-    format!("account:{normalized_email}")
+/// `email_key` is the canonical key ([`shared::email::Email::key`]), so every spelling of an
+/// address counts against one lock.
+pub fn account_key(email_key: &str) -> String {
+    format!("account:{email_key}")
 }
 
 pub fn ip_key(ip: &str) -> String {

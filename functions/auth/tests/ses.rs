@@ -58,3 +58,48 @@ async fn reset_request_through_ses_still_answers_202_when_sending_fails() {
         "the answer never depends on delivery"
     );
 }
+
+fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// The answer time of a reset request must not tell a known address (a token is stored and the
+/// mail goes through SES) from an unknown one (nothing is sent): 50 of each, interleaved.
+#[tokio::test]
+async fn reset_requests_take_as_long_for_known_and_unknown_addresses_with_ses_in_the_loop() {
+    let moto = Moto::start().await;
+    let mut app = TestApp::with_vars(&[("PASSWORD_RESET_ANSWER_MS", "150")]).await;
+    app.state.mailer = ses_mailer(&moto, "no-reply@example.com").await;
+    app.router = auth::app(app.state.clone());
+    app.register("ada@example.com").await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..50 {
+        for (email, samples) in [
+            ("ada@example.com".to_owned(), &mut known),
+            (format!("nobody-{round}@example.com"), &mut unknown),
+        ] {
+            let started = std::time::Instant::now();
+            let answer = app
+                .post("/auth/password-reset", json!({"email": email}))
+                .await;
+            samples.push(started.elapsed());
+            assert_eq!(answer.status, StatusCode::ACCEPTED);
+        }
+    }
+    let sent: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from password_reset_tokens", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sent, 50, "every known request stored a token and mailed it");
+    let (known, unknown) = (median(known), median(unknown));
+    let ratio = known.as_secs_f64() / unknown.as_secs_f64();
+    eprintln!("reset request medians: known {known:?}, unknown {unknown:?}, ratio {ratio:.3}");
+    assert!(
+        (1.0 / 1.1..=1.1).contains(&ratio),
+        "known {known:?} vs unknown {unknown:?}: ratio {ratio:.3}"
+    );
+}

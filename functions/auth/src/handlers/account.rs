@@ -74,13 +74,13 @@ pub async fn register(
     }
 
     let hash = state.hasher.hash(password.expose()).await?;
-    let make_admin = state.settings.admin_email.as_deref() == Some(email.normalized().as_str());
+    let make_admin = state.settings.admin_email_key.as_deref() == Some(email.key());
     let row = state
         .db
         .query_one(
             &format!(
-                "insert into users (email, name, password_hash, role)
-                 values ($1, $2, $3,
+                "insert into users (email, email_key, name, password_hash, role)
+                 values ($1, $5, $2, $3,
                          case when $4 and not exists (select 1 from users where role = 'admin')
                               then 'admin' else 'user' end)
                  returning {USER_COLUMNS}"
@@ -90,6 +90,7 @@ pub async fn register(
                 (&name.as_ref().map(DisplayName::as_str), Type::TEXT),
                 (&hash, Type::TEXT),
                 (&make_admin, Type::BOOL),
+                (&email.key(), Type::TEXT),
             ],
         )
         .await
@@ -231,8 +232,9 @@ pub async fn update_me(
         Some(name) => (true, name.as_ref().map(|n| n.as_str().to_owned())),
         None => (false, None),
     };
-    let password_changed = hash.is_some();
-    // One statement: the update, and (after a password change) the end of every other session.
+    let credentials_changed = hash.is_some() || email.is_some();
+    // One statement: the update, and after a password or email change the credential rule
+    // (migrations/0009): every other session ends and every outstanding reset link dies.
     let row = state
         .db
         .query_one(
@@ -241,15 +243,14 @@ pub async fn update_me(
                     update users
                        set name = case when $2 then $3 else name end,
                            email = coalesce($4, email),
+                           email_key = coalesce($8, email_key),
                            password_hash = coalesce($5, password_hash),
                            updated_at = now()
                      where id = $1
                     returning {USER_COLUMNS}
-                 ), ended as (
-                    update sessions set revoked_at = now()
-                     where $6 and user_id = $1 and id <> $7 and revoked_at is null
                  )
-                 select * from updated"
+                 select updated.*, case when $6 then end_user_credentials($1, $7) end
+                   from updated"
             ),
             &[
                 (&principal.user.id, Type::UUID),
@@ -257,14 +258,15 @@ pub async fn update_me(
                 (&new_name, Type::TEXT),
                 (&email.as_ref().map(Email::as_str), Type::TEXT),
                 (&hash, Type::TEXT),
-                (&password_changed, Type::BOOL),
+                (&credentials_changed, Type::BOOL),
                 (&principal.session_id, Type::UUID),
+                (&email.as_ref().map(Email::key), Type::TEXT),
             ],
         )
         .await
         .map_err(email_taken_is_conflict)?;
-    if password_changed {
-        tracing::info!(user_id = %principal.user.id, "password changed; other sessions ended");
+    if credentials_changed {
+        tracing::info!(user_id = %principal.user.id, "email or password changed; other sessions and reset links ended");
     }
     Ok(axum::Json(User::from_row(&row)))
 }

@@ -20,13 +20,26 @@ use crate::AuthState;
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
-fn require_admin(principal: &Principal) -> Result<()> {
-    if principal.user.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "Administrator role required".to_owned(),
-        ))
+/// The caller of an admin route: an authenticated administrator. As an extractor it runs before
+/// the path and the body are read, so a non-admin gets 403 whatever they send, never a 422 that
+/// describes the admin schema.
+pub struct Admin(pub Principal);
+
+impl axum::extract::FromRequestParts<AuthState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AuthState,
+    ) -> Result<Self> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        if principal.user.is_admin() {
+            Ok(Self(principal))
+        } else {
+            Err(ApiError::Forbidden(
+                "Administrator role required".to_owned(),
+            ))
+        }
     }
 }
 
@@ -78,10 +91,9 @@ pub fn decode_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
     ))]
 pub async fn list_users(
     State(state): State<AuthState>,
-    principal: Principal,
+    _admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> Result<Response> {
-    require_admin(&principal)?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => raw
@@ -168,11 +180,10 @@ pub struct UpdateUserBody {
     ))]
 pub async fn update_user(
     State(state): State<AuthState>,
-    principal: Principal,
+    Admin(principal): Admin,
     Path(id): Path<String>,
     Json(body): Json<UpdateUserBody>,
 ) -> Result<axum::Json<AdminUser>> {
-    require_admin(&principal)?;
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::not_found("User not found"))?;
@@ -221,12 +232,10 @@ pub async fn update_user(
         });
     };
     if body.disabled == Some(true) {
-        // A disabled user's sessions end now (tokens already fail the per-request check).
+        // The credential rule (migrations/0009): sessions end now (tokens already fail the
+        // per-request check) and outstanding reset links die with them.
         transaction
-            .execute_typed(
-                "update sessions set revoked_at = now() where user_id = $1 and revoked_at is null",
-                &[(&id, Type::UUID)],
-            )
+            .execute_typed("select end_user_credentials($1)", &[(&id, Type::UUID)])
             .await
             .map_err(shared::db::DbError::Query)?;
     }

@@ -41,6 +41,7 @@ pub async fn request(
     SourceIp(ip): SourceIp,
     Json(body): Json<RequestBody>,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    let started = tokio::time::Instant::now();
     let email = Email::parse(&body.email, "email").map_err(ApiError::invalid_field)?;
     if let Some(ip) = &ip {
         // Reset mails are throttled per address like registrations, so the endpoint cannot be used
@@ -54,11 +55,11 @@ pub async fn request(
         .query_opt(
             "insert into password_reset_tokens (token_hash, user_id, expires_at)
              select $1, id, now() + make_interval(mins => $3)
-               from users where lower(email) = lower($2) and not disabled
+               from users where email_key = $2 and not disabled
              returning (select email from users where id = user_id)",
             &[
                 (&hash, Type::BYTEA),
-                (&email.as_str(), Type::TEXT),
+                (&email.key(), Type::TEXT),
                 (&(RESET_TOKEN_MINUTES as i32), Type::INT4),
             ],
         )
@@ -79,6 +80,16 @@ pub async fn request(
             tracing::error!(error = %ErrorChain(&error), "password reset mail could not be sent");
         }
     }
+    // Known and unknown addresses answer at the same moment: the statement above is the same
+    // either way, and the mail, sent only for a known one, is hidden under the answer time.
+    let answer_at = started + state.settings.password_reset_answer_time;
+    if tokio::time::Instant::now() > answer_at {
+        tracing::warn!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "password reset request took longer than PASSWORD_RESET_ANSWER_MS; raise it so its time cannot tell known addresses from unknown ones"
+        );
+    }
+    tokio::time::sleep_until(answer_at).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Accepted {
@@ -136,7 +147,8 @@ pub async fn confirm(
         return Err(invalid());
     }
     let hash = state.hasher.hash(password.expose()).await?;
-    // One statement: spend the token, set the password, end every session, clear the lock.
+    // One statement: spend the token, set the password, clear the account lock, and (the
+    // credential rule, migrations/0009) end every session and spend every other reset token.
     let reset = state
         .db
         .query_opt(
@@ -147,18 +159,12 @@ pub async fn confirm(
              ), changed as (
                 update users set password_hash = $2, updated_at = now()
                  where id = (select user_id from spent) and not disabled
-                returning id, email
-             ), ended as (
-                update sessions set revoked_at = now()
-                 where user_id = (select id from changed) and revoked_at is null
+                returning id, email_key
              ), unlocked as (
                 delete from login_throttle
-                 where key = 'account:' || (select lower(email) from changed)
-             ), others as (
-                update password_reset_tokens set used_at = now()
-                 where user_id = (select id from changed) and used_at is null
+                 where key = 'account:' || (select email_key from changed)
              )
-             select id from changed",
+             select id, end_user_credentials(id) from changed",
             &[(&hashed_token, Type::BYTEA), (&hash, Type::TEXT)],
         )
         .await?;

@@ -165,7 +165,7 @@ async fn sign_in(
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
-    let account_key = throttle::account_key(&email.normalized());
+    let account_key = throttle::account_key(email.key());
     let mut keys = vec![account_key.clone()];
     keys.extend(ip.map(throttle::ip_key));
 
@@ -177,8 +177,8 @@ async fn sign_in(
                     (select ceil(extract(epoch from max(locked_until) - now()))::int8
                        from login_throttle where key = any($2) and locked_until > now())
                from (select 1) as one
-               left join users u on lower(u.email) = lower($1)",
-            &[(&email.as_str(), Type::TEXT), (&keys, Type::TEXT_ARRAY)],
+               left join users u on u.email_key = $1",
+            &[(&email.key(), Type::TEXT), (&keys, Type::TEXT_ARRAY)],
         )
         .await?;
     if let Some(seconds) = row.get::<_, Option<i64>>(4) {
@@ -356,22 +356,20 @@ pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Resul
     responses((status = 204, description = "Signed out everywhere")))]
 pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
-    let ended = state
+    // The caller's session must be live; then the credential rule ends every session and every
+    // outstanding reset token (migrations/0009).
+    let ended: i64 = state
         .db
-        .execute(
-            "update sessions set revoked_at = now()
-              where user_id = $2 and revoked_at is null
-                and exists (select 1 from sessions current join users u on u.id = current.user_id
-                             where current.id = $1 and current.user_id = $2 and current.revoked_at is null
-                               and current.expires_at > now() and not u.disabled)",
+        .query_opt(
+            "select end_user_credentials(current.user_id)
+               from sessions current join users u on u.id = current.user_id
+              where current.id = $1 and current.user_id = $2 and current.revoked_at is null
+                and current.expires_at > now() and not u.disabled",
             &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
         )
-        .await?;
-    if ended == 0 {
-        return Err(ApiError::unauthorized(
-            "Session has ended; please log in again",
-        ));
-    }
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Session has ended; please log in again"))?
+        .get(0);
     tracing::info!(%user_id, sessions = ended, "signed out everywhere");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,7 +71,7 @@ impl TestApp {
         let sql = self.database.client().await;
         let row = sql
             .query_one(
-                "with u as (insert into users (email, password_hash) values ($1, 'unused') returning id)
+                "with u as (insert into users (email, email_key, password_hash) values ($1, lower($1), 'unused') returning id)
                  insert into sessions (user_id, expires_at) select id, now() + interval '1 day' from u
                  returning user_id, id",
                 &[&email],

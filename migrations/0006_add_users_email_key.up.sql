@@ -1,0 +1,11 @@
+-- One canonical identity per address. `email` stays as the user typed it (mail goes there);
+-- `email_key` is its canonical form (shared::email: NFKC with width mapping, full case folding,
+-- the domain through UTS #46), computed by the application, and the unique index, every lookup
+-- and every throttle key use it. lower(email) was not enough: `ΟΔΟΣ`/`οδος`, NFC/NFD and
+-- fullwidth spellings registered twin accounts, and Rust and SQL lower-cased `İ` differently.
+--
+-- SQL has neither full case folding nor IDNA, so the migration runner fills the key of existing
+-- rows in Rust right after this file, in the same transaction (shared::migrate, version 6). Two
+-- existing accounts that turn out to be one address stop the migration with their ids: merging
+-- accounts is a decision for the operator, never a side effect of a deploy.
+alter table users add column email_key text check (char_length(email_key) between 3 and 320);

@@ -1,0 +1,1 @@
+drop function end_user_credentials(uuid, uuid);
