@@ -127,3 +127,20 @@ ensure_deploy_tools() {
             || die "pip install aws-sam-cli failed"
     fi
 }
+
+# The real Better Auth server the tasks tests sign in against: better-auth pinned by
+# scripts/better-auth/package-lock.json, installed with `npm ci` into scripts/better-auth/node_modules
+# (project-local, like .venv). Needs Node 20+ and npm; reinstalls when the lock file changes.
+ensure_better_auth() {
+    local dir="$ROOT/scripts/better-auth" stamp="$ROOT/scripts/better-auth/node_modules/.installed-lock"
+    command -v node >/dev/null 2>&1 || die "node (20 or later) is needed for the Better Auth tests: install Node.js 20+"
+    command -v npm >/dev/null 2>&1 || die "npm is needed for the Better Auth tests: install Node.js 20+ with npm"
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    [ "$major" -ge 20 ] || die "node $(node --version) is too old for better-auth: install Node.js 20+"
+    if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+        say "installing better-auth (pinned in scripts/better-auth/package-lock.json)"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || die "npm ci in scripts/better-auth failed"
+        cp "$dir/package-lock.json" "$stamp"
+    fi
+}

@@ -323,24 +323,25 @@ def main():
     accounts = {}
     for who in ("reader", "writer"):
         user_id, session_id = sql.rows(
-            "with u as (insert into users (email, password_hash) values "
-            f"('{who}-{tag}@bench.example', 'unused') returning id) "
+            "with u as (insert into users (email, email_key, password_hash) values "
+            f"('{who}-{tag}@bench.example', '{who}-{tag}@bench.example', 'unused') returning id) "
             "insert into sessions (user_id, expires_at) select id, now() + interval '1 day' from u "
             "returning user_id, id")[0]
         accounts[who] = (user_id, mint(args.jwt_secret, user_id, session_id))
     reader_id, reader_token = accounts["reader"]
     writer_id, writer_token = accounts["writer"]
     reader_tasks = [int(r[0]) for r in sql.rows(
-        "insert into tasks (user_id, title, description) "
-        f"select '{reader_id}', 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g returning id")]
+        "insert into tasks (issuer, user_id, owner_id, title, description) "
+        f"select '', '{reader_id}', '{reader_id}'::uuid, 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g returning id")]
 
     # Other users' tasks, so the planner sees a database in service (many owners; see
     # bench_inprocess.rs), then statistics and no dead rows, as such a database has.
     sql.rows(
-        "with owners as (insert into users (email, password_hash) "
-        f"select 'other' || g || '-{tag}@bench.example', 'unused' from generate_series(1, 1000) g "
-        "returning id::text) insert into tasks (user_id, title, description) "
-        "select owners.id, 'Task ' || g, 'Description of task ' || g from owners, generate_series(1, 100) g")
+        "with owners as (insert into users (email, email_key, password_hash) "
+        f"select 'other' || g || '-{tag}@bench.example', 'other' || g || '-{tag}@bench.example', 'unused' "
+        "from generate_series(1, 1000) g "
+        "returning id) insert into tasks (issuer, user_id, owner_id, title, description) "
+        "select '', owners.id::text, owners.id, 'Task ' || g, 'Description of task ' || g from owners, generate_series(1, 100) g")
     sql.rows("vacuum (analyze) users, sessions, tasks, login_throttle")
     status, body = http_once(args.url, "GET", f"/api/{reader_id}/tasks", reader_token)
     if status != 200 or len(json.loads(body)) != 100:
@@ -406,7 +407,7 @@ def main():
             by_rate = int(fastest_get_rps * (args.warmup + args.duration) * 2 * 1.5)
             count = max(created * 3 // 2, by_rate) + 2000
             ids = [int(r[0]) for r in sql.rows(
-                f"insert into tasks (user_id, title) select '{writer_id}', 'To delete ' || g "
+                f"insert into tasks (issuer, user_id, owner_id, title) select '', '{writer_id}', '{writer_id}'::uuid, 'To delete ' || g "
                 f"from generate_series(1, {count}) g returning id")]
             if ids[-1] - ids[0] + 1 != len(ids):
                 raise SystemExit("tasks to delete were not numbered consecutively")

@@ -14,8 +14,7 @@ use crate::error::ApiError;
 /// with the same key) is never accepted where an access token is expected.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
 
-/// Clock skew we tolerate on `exp` and `iat`. Issuer and verifier share Lambda's synced clock.
-pub const LEEWAY: Duration = Duration::from_secs(5);
+pub use crate::jwt::LEEWAY;
 
 /// The claims of an access token, all of them required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,9 +96,17 @@ impl TokenKeys {
         )?)
     }
 
-    /// Checks signature, algorithm, issuer, audience, expiry and type. Every failure is the same
-    /// 401 to the client; the reason is logged at debug level only.
+    /// Checks the shared JOSE rules ([`crate::jwt::precheck`]), then signature, algorithm, issuer,
+    /// audience, expiry and type. Every failure is a 401 to the client ("Token has expired" when
+    /// that is all that is wrong); the reason is logged at debug level only.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        crate::jwt::precheck(token, unix_now()).map_err(|refused| {
+            tracing::debug!(reason = %refused, "access token rejected");
+            match refused {
+                crate::jwt::Refused::Expired => ApiError::unauthorized("Token has expired"),
+                _ => ApiError::unauthorized("Invalid token"),
+            }
+        })?;
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|error| {
                 tracing::debug!(reason = %error, "access token rejected");
@@ -112,9 +119,6 @@ impl TokenKeys {
             })?
             .claims;
         if claims.typ != ACCESS_TOKEN_TYPE {
-            return Err(ApiError::unauthorized("Invalid token"));
-        }
-        if claims.iat > unix_now() + LEEWAY.as_secs() {
             return Err(ApiError::unauthorized("Invalid token"));
         }
         Ok(claims)
@@ -265,6 +269,48 @@ mod tests {
         let mut claims = valid_claims();
         claims["iat"] = json!(unix_now() + 3600);
         claims["exp"] = json!(unix_now() + 7200);
+        assert!(keys().verify(&sign(claims, SECRET)).is_err());
+    }
+
+    /// Signed with the right secret under a header of our choosing.
+    fn sign_with_header(header: serde_json::Value, claims: serde_json::Value) -> String {
+        let message = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn crit_header_is_rejected_even_when_correctly_signed() {
+        let plain = sign_with_header(json!({"alg": "HS256", "typ": "JWT"}), valid_claims());
+        assert!(keys().verify(&plain).is_ok(), "the control must verify");
+        let critical = sign_with_header(
+            json!({"alg": "HS256", "typ": "JWT", "crit": ["exp"]}),
+            valid_claims(),
+        );
+        assert!(keys().verify(&critical).is_err());
+    }
+
+    #[test]
+    fn embedded_key_headers_are_rejected_even_when_correctly_signed() {
+        for (member, value) in [
+            ("jwk", json!({"kty": "oct", "k": b64(SECRET.as_bytes())})),
+            ("jku", json!("https://evil.example/jwks")),
+        ] {
+            let token = sign_with_header(json!({"alg": "HS256", member: value}), valid_claims());
+            assert!(keys().verify(&token).is_err(), "{member} accepted");
+        }
+    }
+
+    #[test]
+    fn future_nbf_is_rejected() {
+        let mut claims = valid_claims();
+        claims["nbf"] = json!(unix_now() + 3600);
         assert!(keys().verify(&sign(claims, SECRET)).is_err());
     }
 

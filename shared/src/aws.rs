@@ -16,6 +16,8 @@ pub const SECRET_SOURCES: &[(&str, &str)] = &[
     ("DATABASE_DIRECT_URL_SECRET_ARN", "DATABASE_DIRECT_URL"),
     ("JWT_SECRET_ARN", "JWT_SECRET"),
     ("BETTER_AUTH_SECRET_ARN", "BETTER_AUTH_SECRET"),
+    // A JWKS document as configuration, for a tasks function without egress to Better Auth.
+    ("BETTER_AUTH_JWKS_SECRET_ARN", "BETTER_AUTH_JWKS"),
 ];
 
 /// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), with an

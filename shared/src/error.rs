@@ -72,6 +72,10 @@ pub enum ApiError {
     /// The database could not be reached in time; the cause is logged, the client is told to retry.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Another dependency (Better Auth's JWKS) cannot be reached: 503 + `Retry-After`, like the
+    /// database. Not logged here: the outage is logged once where it is detected, not per request.
+    #[error("{0}")]
+    DependencyUnavailable(&'static str),
     /// Anything else; the cause is logged, the client sees an opaque 500.
     #[error("internal server error")]
     Internal(#[from] anyhow::Error),
@@ -106,7 +110,9 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DependencyUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -170,7 +176,7 @@ impl IntoResponse for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::DependencyUnavailable(_) => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),

@@ -8,6 +8,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod lambda;
 pub mod migrate;
 pub mod openapi;

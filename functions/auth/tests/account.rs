@@ -188,13 +188,13 @@ async fn delete_me_needs_the_password_then_removes_user_sessions_and_tasks() {
     let (access, refresh, id) = app.signed_up("ada@example.com").await;
     let sql = app.sql().await;
     sql.execute(
-        "insert into tasks (user_id, title) values ($1, 'mine')",
+        "insert into tasks (issuer, user_id, owner_id, title) values ('', $1, $1::text::uuid, 'mine')",
         &[&id],
     )
     .await
     .unwrap();
     sql.execute(
-        "insert into tasks (user_id, title) values ('someone-else', 'theirs')",
+        "insert into tasks (issuer, user_id, title) values ('better-auth-secret', 'someone-else', 'theirs')",
         &[],
     )
     .await

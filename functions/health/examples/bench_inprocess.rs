@@ -1021,7 +1021,9 @@ async fn run(args: Args) -> Result<(), String> {
             Routers {
                 health: health::app(health::HealthState { db: health_db }),
                 auth: auth::app(auth::AuthState::new(auth_db, &jwt, settings)),
-                tasks: tasks::app(tasks::TasksState::new(tasks_db, &jwt)),
+                tasks: tasks::app(
+                    tasks::TasksState::new(tasks_db, &jwt, None).expect("tasks state"),
+                ),
             }
         }
     };
@@ -1051,8 +1053,8 @@ async fn run(args: Args) -> Result<(), String> {
     let reader = accounts.pop().expect("reader");
     let reader_tasks: Vec<i64> = sql
         .query(
-            "insert into tasks (user_id, title, description)
-             select $1, 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g
+            "insert into tasks (issuer, user_id, owner_id, title, description)
+             select '', $1, $1::text::uuid, 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g
              returning id",
             &[&reader.id],
         )
@@ -1072,10 +1074,10 @@ async fn run(args: Args) -> Result<(), String> {
             insert into users (email, email_key, password_hash)
             select 'other' || g || '-{tag}@bench.example', 'other' || g || '-{tag}@bench.example', 'unused'
               from generate_series(1, {BACKGROUND_USERS}) g
-            returning id::text
+            returning id
          )
-         insert into tasks (user_id, title, description)
-         select owners.id, 'Task ' || g, 'Description of task ' || g
+         insert into tasks (issuer, user_id, owner_id, title, description)
+         select '', owners.id::text, owners.id, 'Task ' || g, 'Description of task ' || g
            from owners, generate_series(1, {BACKGROUND_TASKS_EACH}) g"
     ))
     .await
@@ -1106,8 +1108,8 @@ async fn run(args: Args) -> Result<(), String> {
             let ids: Vec<i64> = sql
                 .query(
                     &format!(
-                        "insert into tasks (user_id, title)
-                         select $1, 'To delete ' || g from generate_series(1, {count}) g returning id"
+                        "insert into tasks (issuer, user_id, owner_id, title)
+                         select '', $1, $1::text::uuid, 'To delete ' || g from generate_series(1, {count}) g returning id"
                     ),
                     &[&bench.writer.id],
                 )

@@ -1,63 +1,29 @@
-//! Who is calling the tasks function: our own access tokens (whose session is checked inside each
-//! task statement, so revocation costs no extra round trip) or, when `BETTER_AUTH_SECRET` is set,
-//! a Better Auth frontend's HS256 token (subject in `sub` or `userId`, `exp` required).
+//! Who is calling the tasks function: one of our own users (an access token whose session is
+//! checked inside each task statement, so revocation costs no extra round trip) or, when
+//! configured, a Better Auth user ([`crate::better_auth`]). Each issuer has its own namespace of
+//! subjects: tasks are owned by (issuer, subject), and our own users' issuer is the empty string.
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use shared::error::ApiError;
 use shared::http::bearer_token;
 use uuid::Uuid;
 
+use crate::better_auth::Rejection;
 use crate::TasksState;
 
-/// The subject whose tasks this request may touch, and the session to check with the statement.
+/// The issuer of our own users' tasks (in `tasks.issuer`); no Better Auth issuer is empty.
+pub const OWN_ISSUER: &str = "";
+
+/// The owner whose tasks this request may touch, and the session to check with the statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The namespace of `subject`: [`OWN_ISSUER`], or the Better Auth issuer that vouched for it.
+    pub issuer: String,
+    /// The path's `{user_id}`: our user's id, or the Better Auth user id.
     pub subject: String,
     /// `(session id, user id)` for our own tokens; `None` for Better Auth tokens (stateless).
     pub session: Option<(Uuid, Uuid)>,
-}
-
-/// Verifies Better Auth tokens: HS256 with the shared secret, `exp` required, no `iss`/`aud`.
-#[derive(Clone)]
-pub struct BetterAuthKey {
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-#[derive(Deserialize)]
-struct BetterAuthClaims {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default, rename = "userId")]
-    user_id: Option<String>,
-}
-
-impl BetterAuthKey {
-    pub fn new(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = shared::auth::LEEWAY.as_secs();
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
-        Self {
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
-    }
-
-    /// The subject of a valid token, or `None` for an invalid token or an unusable subject.
-    pub fn subject(&self, token: &str) -> Option<String> {
-        let claims =
-            jsonwebtoken::decode::<BetterAuthClaims>(token, &self.decoding, &self.validation)
-                .ok()?
-                .claims;
-        claims.sub.or(claims.user_id).filter(|subject| {
-            !subject.is_empty() && subject.chars().count() <= 255 && !subject.contains('\0')
-        })
-    }
 }
 
 impl FromRequestParts<TasksState> for Caller {
@@ -68,25 +34,29 @@ impl FromRequestParts<TasksState> for Caller {
         state: &TasksState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
-        match state.keys.verify(token) {
+        let ours = match state.keys.verify(token) {
             Ok(claims) => {
                 let user_id: Uuid = claims.user_id()?;
-                Ok(Caller {
+                return Ok(Caller {
+                    issuer: OWN_ISSUER.to_owned(),
                     subject: claims.sub,
                     session: Some((claims.sid, user_id)),
-                })
+                });
             }
-            Err(ours) => match state
-                .better_auth
-                .as_ref()
-                .and_then(|key| key.subject(token))
-            {
-                Some(subject) => Ok(Caller {
-                    subject,
-                    session: None,
-                }),
-                None => Err(ours),
-            },
+            Err(ours) => ours,
+        };
+        if !state.better_auth.is_configured() {
+            return Err(ours);
+        }
+        match state.better_auth.verify(token).await {
+            Ok(verified) => Ok(Caller {
+                issuer: verified.issuer,
+                subject: verified.subject,
+                session: None,
+            }),
+            // Neither ours nor Better Auth's: our verdict ("Token has expired" for one of ours).
+            Err(Rejection::Invalid(_)) => Err(ours),
+            Err(rejection) => Err(rejection.into()),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Task handlers. Every statement starts with the `caller` CTE, which checks our own tokens'
 //! session (revoked, expired, disabled user) in the same round trip as the task work, and every
-//! statement restricts rows with `user_id = $1`, so no statement can touch another user's tasks.
+//! statement restricts rows to the caller's owner key, `issuer = $4 and user_id = $1`, so no
+//! statement can touch another user's tasks, nor another issuer's subject of the same name.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -21,8 +22,9 @@ use crate::domain::{parse_task_id, TaskDescription, TaskTitle};
 use crate::listing::{After, ListParams, RawListQuery, SortKey};
 use crate::TasksState;
 
-/// `$1` subject, `$2` session id and `$3` user id (both null for Better Auth tokens). `live` is
-/// false when the session is revoked or expired, or the user disabled or deleted.
+/// `$1` subject, `$2` session id and `$3` user id (both null for Better Auth tokens), `$4` the
+/// subject's issuer (empty for our own users). `live` is false when the session is revoked or
+/// expired, or the user disabled or deleted.
 macro_rules! with_caller {
     ($($statement:expr),+ $(,)?) => {
         concat!(
@@ -37,7 +39,7 @@ macro_rules! with_caller {
     };
 }
 
-/// An update of one task (`$4` is its id) that sets `$set`, bumps `updated_at` (strictly, even
+/// An update of one task (`$5` is its id) that sets `$set`, bumps `updated_at` (strictly, even
 /// within one microsecond) and returns `live` plus the task, or `live` and nulls when none matched.
 macro_rules! update_task {
     ($set:literal) => {
@@ -49,7 +51,7 @@ macro_rules! update_task {
             ",
                        updated_at = greatest(now(), t.updated_at + interval '1 microsecond')
                   from caller
-                 where caller.live and t.user_id = $1 and t.id = $4
+                 where caller.live and t.issuer = $4 and t.user_id = $1 and t.id = $5
                 returning t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
              )
              select caller.live, changed.* from caller left join changed on true"
@@ -91,6 +93,17 @@ fn session_ended() -> ApiError {
     ApiError::unauthorized("Session has ended; please log in again")
 }
 
+/// A task insert that lost the race against the deletion of its owner (`DELETE /users/me`
+/// committed after our session check, before our row): the foreign key refuses the row, and the
+/// caller hears what a dead session says.
+fn deleted_meanwhile(error: shared::db::DbError) -> ApiError {
+    if error.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        session_ended()
+    } else {
+        error.into()
+    }
+}
+
 fn task_not_found() -> ApiError {
     ApiError::not_found("Task not found")
 }
@@ -126,9 +139,14 @@ async fn one_task(
         (&caller.subject, Type::TEXT),
         (&session, Type::UUID),
         (&user, Type::UUID),
+        (&caller.issuer, Type::TEXT),
     ];
     params.extend(extra.iter().map(|(value, kind)| (*value, kind.clone())));
-    let row = state.db.query_one(sql, &params).await?;
+    let row = state
+        .db
+        .query_one(sql, &params)
+        .await
+        .map_err(deleted_meanwhile)?;
     if !row.get::<_, bool>(0) {
         return Err(session_ended());
     }
@@ -194,8 +212,8 @@ pub async fn create_task(
         &state,
         with_caller!(
             ", created as (
-                insert into tasks (user_id, title, description, completed)
-                select $1, $4, $5, $6 from caller where live
+                insert into tasks (issuer, user_id, owner_id, title, description, completed)
+                select $4, $1, $3, $5, $6, $7 from caller where live
                 returning id, user_id, title, description, completed, created_at, updated_at
              )
              select caller.live, created.* from caller left join created on true"
@@ -252,7 +270,8 @@ pub async fn get_task(
         &state,
         with_caller!(
             "select caller.live, t.id, t.user_id, t.title, t.description, t.completed, t.created_at, t.updated_at
-               from caller left join tasks t on caller.live and t.user_id = $1 and t.id = $4"
+               from caller left join tasks t
+                 on caller.live and t.issuer = $4 and t.user_id = $1 and t.id = $5"
         ),
         &caller,
         &[(&id, Type::INT8)],
@@ -279,7 +298,7 @@ pub async fn replace_task(
     let (title, description) = parse_new(&body)?;
     let task = one_task(
         &state,
-        update_task!("title = $5, description = $6, completed = coalesce($7, t.completed)"),
+        update_task!("title = $6, description = $7, completed = coalesce($8, t.completed)"),
         &caller,
         &[
             (&id, Type::INT8),
@@ -351,7 +370,7 @@ pub async fn update_task(
     let description = description.flatten();
     let task = one_task(
         &state,
-        update_task!("title = coalesce($5, t.title), description = case when $6 then $7 else t.description end, completed = coalesce($8, t.completed)"),
+        update_task!("title = coalesce($6, t.title), description = case when $7 then $8 else t.description end, completed = coalesce($9, t.completed)"),
         &caller,
         &[
             (&id, Type::INT8),
@@ -403,7 +422,7 @@ pub async fn complete_task(
     };
     let task = one_task(
         &state,
-        update_task!("completed = coalesce($5, not t.completed)"),
+        update_task!("completed = coalesce($6, not t.completed)"),
         &caller,
         &[(&id, Type::INT8), (&completed, Type::BOOL)],
     )
@@ -432,7 +451,7 @@ pub async fn delete_task(
             with_caller!(
                 ", deleted as (
                     delete from tasks t using caller
-                     where caller.live and t.user_id = $1 and t.id = $4
+                     where caller.live and t.issuer = $4 and t.user_id = $1 and t.id = $5
                     returning t.id
                  )
                  select caller.live, deleted.id from caller left join deleted on true"
@@ -441,6 +460,7 @@ pub async fn delete_task(
                 (&caller.subject, Type::TEXT),
                 (&session, Type::UUID),
                 (&user, Type::UUID),
+                (&caller.issuer, Type::TEXT),
                 (&id, Type::INT8),
             ],
         )
@@ -463,33 +483,33 @@ fn list_statement(sort: crate::listing::Sort) -> &'static str {
                         page.created_at, page.updated_at,
                         case when caller.live then (
                             select count(*) from tasks c
-                             where c.user_id = $1
-                               and ($4::bool is null or c.completed = $4)
-                               and ($5::text is null
-                                    or lower(c.title || ' ' || coalesce(c.description, '')) like '%' || lower($5) || '%')
+                             where c.issuer = $4 and c.user_id = $1
+                               and ($5::bool is null or c.completed = $5)
+                               and ($6::text is null
+                                    or lower(c.title || ' ' || coalesce(c.description, '')) like '%' || lower($6) || '%')
                         ) end
                    from caller
                    left join lateral (
                         select * from tasks t
-                         where caller.live and t.user_id = $1
-                           and ($4::bool is null or t.completed = $4)
-                           and ($5::text is null
-                                or lower(t.title || ' ' || coalesce(t.description, '')) like '%' || lower($5) || '%')
-                           and ($6::int8 is null or (t.", $column, ", t.id) ", $cmp, " (", $after, ", $6))
+                         where caller.live and t.issuer = $4 and t.user_id = $1
+                           and ($5::bool is null or t.completed = $5)
+                           and ($6::text is null
+                                or lower(t.title || ' ' || coalesce(t.description, '')) like '%' || lower($6) || '%')
+                           and ($7::int8 is null or (t.", $column, ", t.id) ", $cmp, " (", $after, ", $7))
                          order by t.", $column, " ", $dir, ", t.id ", $dir, "
-                         limit $9
+                         limit $10
                    ) page on true
                   order by page.", $column, " ", $dir, ", page.id ", $dir
             ))
         };
     }
     match (sort.key, sort.descending) {
-        (SortKey::CreatedAt, false) => listing!("created_at", ">", "asc", "$7"),
-        (SortKey::CreatedAt, true) => listing!("created_at", "<", "desc", "$7"),
-        (SortKey::UpdatedAt, false) => listing!("updated_at", ">", "asc", "$7"),
-        (SortKey::UpdatedAt, true) => listing!("updated_at", "<", "desc", "$7"),
-        (SortKey::Title, false) => listing!("title", ">", "asc", "$8"),
-        (SortKey::Title, true) => listing!("title", "<", "desc", "$8"),
+        (SortKey::CreatedAt, false) => listing!("created_at", ">", "asc", "$8"),
+        (SortKey::CreatedAt, true) => listing!("created_at", "<", "desc", "$8"),
+        (SortKey::UpdatedAt, false) => listing!("updated_at", ">", "asc", "$8"),
+        (SortKey::UpdatedAt, true) => listing!("updated_at", "<", "desc", "$8"),
+        (SortKey::Title, false) => listing!("title", ">", "asc", "$9"),
+        (SortKey::Title, true) => listing!("title", "<", "desc", "$9"),
     }
 }
 
@@ -527,6 +547,7 @@ pub async fn list_tasks(
                 (&caller.subject, Type::TEXT),
                 (&session, Type::UUID),
                 (&user, Type::UUID),
+                (&caller.issuer, Type::TEXT),
                 (&params.completed, Type::BOOL),
                 (&pattern, Type::TEXT),
                 (&after_id, Type::INT8),

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use axum::routing::{get, patch};
 use axum::Router;
 use shared::auth::TokenKeys;
-use shared::config::{DatabaseConfig, JwtConfig, Source};
+use shared::config::{BetterAuthJwksConfig, DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 use shared::secrecy::ExposeSecret;
 
+pub mod better_auth;
 pub mod caller;
 pub mod domain;
 // Public only so the fuzz targets (shared/fuzz) can parse the real request bodies.
@@ -20,35 +21,46 @@ pub mod handlers;
 pub mod listing;
 pub mod openapi;
 
-use caller::BetterAuthKey;
+use better_auth::{BetterAuth, BetterAuthKey, JwksVerifier};
 
 #[derive(Clone)]
 pub struct TasksState {
     pub db: Db,
     pub keys: Arc<TokenKeys>,
-    pub better_auth: Option<Arc<BetterAuthKey>>,
+    pub better_auth: Arc<BetterAuth>,
 }
 
 impl TasksState {
-    pub fn new(db: Db, jwt: &JwtConfig) -> Self {
-        Self {
+    /// The state for our own tokens and, when configured, Better Auth's. Fails on a configured
+    /// JWKS document that is not one; fetches nothing (the JWKS is fetched on first need).
+    pub fn new(
+        db: Db,
+        jwt: &JwtConfig,
+        jwks: Option<&BetterAuthJwksConfig>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             db,
             keys: Arc::new(TokenKeys::new(jwt)),
-            better_auth: jwt
-                .better_auth_secret
-                .as_ref()
-                .map(|secret| Arc::new(BetterAuthKey::new(secret.expose_secret().as_bytes()))),
-        }
+            better_auth: Arc::new(BetterAuth {
+                secret: jwt
+                    .better_auth_secret
+                    .as_ref()
+                    .map(|secret| BetterAuthKey::new(secret.expose_secret().as_bytes())),
+                jwks: jwks.map(JwksVerifier::new).transpose()?,
+            }),
+        })
     }
 }
 
-/// Builds the function from its configuration; refuses to start without a usable JWT secret.
+/// Builds the function from its configuration; refuses to start without a usable JWT secret or
+/// with an unusable Better Auth setting.
 pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let source = Source::new(&vars);
     let jwt = JwtConfig::from_source(&source)?;
+    let jwks = BetterAuthJwksConfig::from_source(&source)?;
     let database = DatabaseConfig::from_source(&source)?;
     let db = shared::lambda::database(&database, &vars).await?;
-    Ok(app(TasksState::new(db, &jwt)))
+    Ok(app(TasksState::new(db, &jwt, jwks.as_ref())?))
 }
 
 pub fn app(state: TasksState) -> Router {

@@ -41,8 +41,8 @@ async fn pagination_walks_1050_tasks_under_every_sort_without_duplicate_or_gap()
     app.sql()
         .await
         .execute(
-            "insert into tasks (user_id, title, completed, updated_at)
-             select $1, 'title ' || (g % 37), g % 3 = 0, now() - (g % 11) * interval '1 minute'
+            "insert into tasks (issuer, user_id, owner_id, title, completed, updated_at)
+             select '', $1, $1::text::uuid, 'title ' || (g % 37), g % 3 = 0, now() - (g % 11) * interval '1 minute'
                from generate_series(1, 1050) g",
             &[&user.id],
         )

@@ -23,10 +23,9 @@ async fn outage_is_503_on_every_route_and_service_resumes() {
         &[("JWT_SECRET".to_owned(), common::SECRET.to_owned())].into(),
     ))
     .unwrap();
-    let app = tasks::app(tasks::TasksState::new(
-        shared::db::Db::connect_lazy(&config).unwrap(),
-        &jwt,
-    ));
+    let app = tasks::app(
+        tasks::TasksState::new(shared::db::Db::connect_lazy(&config).unwrap(), &jwt, None).unwrap(),
+    );
     let call = |method: Method, path: String, body: Option<serde_json::Value>| {
         let app = app.clone();
         let token = user.token.clone();

@@ -20,7 +20,7 @@ use shared::auth::{unix_now, AccessClaims, TokenKeys, ACCESS_TOKEN_TYPE, LEEWAY}
 use shared::config::JwtConfig;
 use shared::http::bearer_token;
 use shared::secrecy::SecretString;
-use tasks::caller::BetterAuthKey;
+use tasks::better_auth::BetterAuthKey;
 use uuid::Uuid;
 
 const SECRET: &str = "fuzz-secret-fuzz-secret-fuzz-secret-!!";

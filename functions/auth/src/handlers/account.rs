@@ -310,13 +310,12 @@ pub async fn delete_me(
     Json(body): Json<DeleteMeBody>,
 ) -> Result<StatusCode> {
     require_current_password(&state, &principal, Some(&body.current_password)).await?;
-    // Tasks are keyed by the subject string, not a foreign key; sessions, refresh and reset tokens
-    // cascade from the user row.
+    // Sessions, refresh and reset tokens and tasks cascade from the user row; a task insert that
+    // races this delete fails its foreign key instead of leaving an orphan (migration 0008).
     state
         .db
         .execute(
-            "with tasks_gone as (delete from tasks where user_id = $1::uuid::text)
-             delete from users where id = $1",
+            "delete from users where id = $1",
             &[(&principal.user.id, Type::UUID)],
         )
         .await?;

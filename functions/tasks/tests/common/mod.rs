@@ -2,6 +2,9 @@
 //! directly in the database, and tokens minted with the shared signing code.
 #![allow(dead_code)]
 
+pub mod keys;
+pub mod real_better_auth;
+
 use std::collections::HashMap;
 
 use axum::body::{to_bytes, Body};
@@ -9,7 +12,7 @@ use axum::Router;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
 use shared::auth::TokenKeys;
-use shared::config::{JwtConfig, Source};
+use shared::config::{BetterAuthJwksConfig, JwtConfig, Source};
 use shared::testing::TestDb;
 use tasks::{app, TasksState};
 use tower::ServiceExt;
@@ -42,14 +45,20 @@ impl TestApp {
     }
 
     pub async fn with_better_auth(enabled: bool) -> Self {
+        let secret = [("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET)];
+        Self::configured(if enabled { &secret } else { &[] }).await
+    }
+
+    /// The app configured with `JWT_SECRET` and `vars` (Better Auth settings, say).
+    pub async fn configured(vars: &[(&str, &str)]) -> Self {
         let database = TestDb::new().await;
-        let mut vars: HashMap<String, String> =
+        let mut all: HashMap<String, String> =
             HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
-        if enabled {
-            vars.insert("BETTER_AUTH_SECRET".into(), BETTER_AUTH_SECRET.into());
-        }
-        let jwt = JwtConfig::from_source(&Source::new(&vars)).unwrap();
-        let state = TasksState::new(database.pool(), &jwt);
+        all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let source = Source::new(&all);
+        let jwt = JwtConfig::from_source(&source).unwrap();
+        let jwks = BetterAuthJwksConfig::from_source(&source).unwrap();
+        let state = TasksState::new(database.pool(), &jwt, jwks.as_ref()).unwrap();
         Self {
             router: app(state),
             keys: TokenKeys::new(&jwt),

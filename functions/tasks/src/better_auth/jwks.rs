@@ -1,0 +1,301 @@
+//! Better Auth's JWT plugin tokens, verified against its JWKS: the key is chosen by `kid`, the
+//! algorithm comes from the key (never from the token's header alone), `iss`/`aud`/`exp` are
+//! required and checked, and the shared JOSE rules ([`shared::jwt::precheck`]) apply first.
+//!
+//! The keys live per execution environment: fetched on the first token that needs them, used for
+//! `cache_max_age`, fetched again for an unknown `kid` at most once per `refetch_interval` (a flood
+//! of made-up kids costs one fetch per interval, not one per token). When the JWKS cannot be
+//! reached and no cached key fits, the answer is 503 (a dependency is down, the caller is not
+//! wrong), logged once per outage; cached keys keep verifying meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use shared::config::{BetterAuthJwksConfig, JwksSource};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::fetch::Fetcher;
+use super::{usable_subject, Rejection, Verified};
+
+/// A JWKS larger than this is no Better Auth JWKS (a key is 100-800 bytes; rotation keeps a few).
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// Keys beyond this many are ignored: verifying never walks a huge set.
+const MAX_KEYS: usize = 32;
+
+/// One public key, ready to verify: its algorithm fixed from the key itself.
+struct VerifyingKey {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// The keys of one JWKS document, by `kid`.
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    keys: Vec<serde_json::Value>,
+}
+
+/// The algorithm a key verifies, from the key alone: its `alg`, which must agree with its type and
+/// curve; or, without `alg`, what its curve admits (RSA keys without `alg` are ambiguous: skipped).
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    let from_curve = match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            Some(Algorithm::EdDSA)
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+            Some(Algorithm::ES256)
+        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+            Some(Algorithm::ES384)
+        }
+        _ => None,
+    };
+    let rsa = matches!(jwk.algorithm, AlgorithmParameters::RSA(_));
+    match jwk.common.key_algorithm {
+        None => from_curve,
+        Some(alg) => {
+            let alg = match alg {
+                KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+                KeyAlgorithm::ES256 => Algorithm::ES256,
+                KeyAlgorithm::ES384 => Algorithm::ES384,
+                KeyAlgorithm::RS256 => Algorithm::RS256,
+                KeyAlgorithm::RS384 => Algorithm::RS384,
+                KeyAlgorithm::RS512 => Algorithm::RS512,
+                KeyAlgorithm::PS256 => Algorithm::PS256,
+                KeyAlgorithm::PS384 => Algorithm::PS384,
+                KeyAlgorithm::PS512 => Algorithm::PS512,
+                // HMAC keys have no business in a public key set; ES512 (P-521) is not supported
+                // by jsonwebtoken; encryption keys do not verify.
+                _ => return None,
+            };
+            let agrees = if rsa {
+                matches!(
+                    alg,
+                    Algorithm::RS256
+                        | Algorithm::RS384
+                        | Algorithm::RS512
+                        | Algorithm::PS256
+                        | Algorithm::PS384
+                        | Algorithm::PS512
+                )
+            } else {
+                from_curve == Some(alg)
+            };
+            agrees.then_some(alg)
+        }
+    }
+}
+
+impl KeySet {
+    /// Parses a JWKS. Keys we cannot use (other algorithms, encryption keys, no `kid`, malformed)
+    /// are skipped, so one odd key does not take the others down; each skip is logged.
+    fn parse(document: &[u8], base: &Validation) -> anyhow::Result<Self> {
+        let document: Document =
+            serde_json::from_slice(document).context("not a JWKS (a JSON object with \"keys\")")?;
+        let mut keys = HashMap::new();
+        for raw in document.keys.into_iter().take(MAX_KEYS) {
+            let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
+            match Self::key(raw, base) {
+                Ok((kid, key)) => {
+                    keys.insert(kid, key);
+                }
+                Err(reason) => tracing::warn!(kid = ?kid, %reason, "JWKS key skipped"),
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    fn key(raw: serde_json::Value, base: &Validation) -> anyhow::Result<(String, VerifyingKey)> {
+        let jwk: Jwk = serde_json::from_value(raw).context("not a JWK")?;
+        let kid = jwk
+            .common
+            .key_id
+            .clone()
+            .filter(|kid| !kid.is_empty() && kid.chars().count() <= shared::jwt::MAX_KID_CHARS)
+            .ok_or_else(|| anyhow!("no usable kid"))?;
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            return Err(anyhow!("not a signing key (use)"));
+        }
+        let algorithm = key_algorithm(&jwk).ok_or_else(|| {
+            anyhow!("no supported algorithm (EdDSA, ES256, ES384, RS*, PS*) agrees with the key")
+        })?;
+        let key = DecodingKey::from_jwk(&jwk).context("unusable key material")?;
+        let mut validation = base.clone();
+        validation.algorithms = vec![algorithm];
+        Ok((kid, VerifyingKey { key, validation }))
+    }
+}
+
+/// Where the keys come from, and what is remembered between requests.
+enum Keys {
+    Fixed(KeySet),
+    Remote(Box<Remote>),
+}
+
+struct Remote {
+    url: String,
+    /// The rules each fetched key's validation starts from (issuer, audience, leeway).
+    base: Validation,
+    cache_max_age: Duration,
+    refetch_interval: Duration,
+    fetch_timeout: Duration,
+    fetcher: OnceCell<Fetcher>,
+    /// Held across a fetch: concurrent requests wait for that fetch instead of starting their own.
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: Arc<KeySet>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    /// The last fetch failed: an unknown kid is then a 503, and the outage is logged only once.
+    failing: bool,
+}
+
+/// Verifies Better Auth's JWT plugin tokens.
+pub struct JwksVerifier {
+    issuer: String,
+    keys: Keys,
+}
+
+impl JwksVerifier {
+    /// Fails on a configured JWKS document that is not one; fetches nothing.
+    pub fn new(config: &BetterAuthJwksConfig) -> anyhow::Result<Self> {
+        let mut base = Validation::new(Algorithm::EdDSA);
+        base.leeway = shared::jwt::LEEWAY.as_secs();
+        base.validate_nbf = true;
+        base.set_issuer(&[&config.issuer]);
+        base.set_audience(&[&config.audience]);
+        base.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        let keys = match &config.source {
+            JwksSource::Document(document) => {
+                let set = KeySet::parse(document.as_bytes(), &base)
+                    .context("BETTER_AUTH_JWKS is invalid")?;
+                if set.keys.is_empty() {
+                    anyhow::bail!("BETTER_AUTH_JWKS is invalid: it holds no usable key");
+                }
+                Keys::Fixed(set)
+            }
+            JwksSource::Url(url) => Keys::Remote(Box::new(Remote {
+                url: url.clone(),
+                base,
+                cache_max_age: config.cache_max_age,
+                refetch_interval: config.refetch_interval,
+                fetch_timeout: config.fetch_timeout,
+                fetcher: OnceCell::new(),
+                cache: Mutex::new(Cache::default()),
+            })),
+        };
+        Ok(Self {
+            issuer: config.issuer.clone(),
+            keys,
+        })
+    }
+
+    /// The issuer every token must carry; the namespace its subjects live in.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Verifies a token of the JWT plugin: the shared pre-check, then the key its `kid` names.
+    pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
+        let header = shared::jwt::precheck(token, shared::auth::unix_now())?;
+        let kid = header.kid.as_deref().ok_or(Rejection::Invalid("no kid"))?;
+        let verified = match &self.keys {
+            Keys::Fixed(set) => decode(set.keys.get(kid), token),
+            Keys::Remote(remote) => {
+                let set = remote.keys_for(kid).await?;
+                decode(set.keys.get(kid), token)
+            }
+        }?;
+        Ok(Verified {
+            issuer: self.issuer.clone(),
+            subject: verified,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+}
+
+fn decode(key: Option<&VerifyingKey>, token: &str) -> Result<String, Rejection> {
+    let key = key.ok_or(Rejection::Invalid("unknown kid"))?;
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation)
+        .map_err(|error| {
+            tracing::debug!(reason = %error, "Better Auth token rejected");
+            match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Rejection::Expired,
+                _ => Rejection::Invalid("signature or claims"),
+            }
+        })?
+        .claims;
+    usable_subject(claims.sub).ok_or(Rejection::Invalid("unusable sub"))
+}
+
+impl Remote {
+    /// The key set to look `kid` up in, fetched when the cache is empty, old, or lacks `kid` (at
+    /// most once per `refetch_interval`). `Unavailable` when the JWKS cannot be reached and the
+    /// cache does not hold `kid`.
+    async fn keys_for(&self, kid: &str) -> Result<Arc<KeySet>, Rejection> {
+        let mut cache = self.cache.lock().await;
+        let now = Instant::now();
+        let fresh = cache
+            .fetched_at
+            .is_some_and(|at| now.duration_since(at) < self.cache_max_age);
+        if fresh && cache.keys.keys.contains_key(kid) {
+            return Ok(cache.keys.clone());
+        }
+        let may_fetch = cache
+            .attempted_at
+            .is_none_or(|at| now.duration_since(at) >= self.refetch_interval);
+        if may_fetch {
+            cache.attempted_at = Some(now);
+            match self.fetch().await {
+                Ok(keys) => {
+                    if cache.failing {
+                        tracing::info!(url = %self.url, "Better Auth JWKS reachable again");
+                    }
+                    cache.keys = Arc::new(keys);
+                    cache.fetched_at = Some(now);
+                    cache.failing = false;
+                }
+                Err(error) => {
+                    if !cache.failing {
+                        tracing::warn!(url = %self.url, error = %shared::error::ErrorChain(&error), "Better Auth JWKS unreachable; tokens of keys not cached get 503");
+                    }
+                    cache.failing = true;
+                }
+            }
+        }
+        if cache.failing && !cache.keys.keys.contains_key(kid) {
+            return Err(Rejection::Unavailable);
+        }
+        Ok(cache.keys.clone())
+    }
+
+    async fn fetch(&self) -> anyhow::Result<KeySet> {
+        let fetcher = self
+            .fetcher
+            .get_or_try_init(|| async { Fetcher::new() })
+            .await?;
+        let started = Instant::now();
+        let body = fetcher
+            .get(&self.url, self.fetch_timeout, MAX_JWKS_BYTES)
+            .await?;
+        let set = KeySet::parse(&body, &self.base)?;
+        tracing::info!(url = %self.url, keys = set.keys.len(), ms = started.elapsed().as_millis() as u64, "fetched the Better Auth JWKS");
+        Ok(set)
+    }
+}
