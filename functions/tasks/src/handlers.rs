@@ -202,10 +202,11 @@ pub async fn create_task(
     State(state): State<TasksState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-    Json(body): Json<NewTask>,
+    body: Result<Json<NewTask>, ApiError>,
 ) -> Result<Response> {
     let Path(user_id) = path.map_err(path_error)?;
     own_subject(&caller, &user_id)?;
+    let Json(body) = body?;
     let (title, description) = parse_new(&body)?;
     let completed = body.completed.unwrap_or(false);
     let task = one_task(
@@ -292,9 +293,10 @@ pub async fn replace_task(
     State(state): State<TasksState>,
     caller: Caller,
     path: TaskPath,
-    Json(body): Json<NewTask>,
+    body: Result<Json<NewTask>, ApiError>,
 ) -> Result<axum::Json<Task>> {
     let id = task_path(&caller, path)?;
+    let Json(body) = body?;
     let (title, description) = parse_new(&body)?;
     let task = one_task(
         &state,
@@ -344,9 +346,10 @@ pub async fn update_task(
     State(state): State<TasksState>,
     caller: Caller,
     path: TaskPath,
-    Json(body): Json<TaskChanges>,
+    body: Result<Json<TaskChanges>, ApiError>,
 ) -> Result<axum::Json<Task>> {
     let id = task_path(&caller, path)?;
+    let Json(body) = body?;
     let mut errors = Vec::new();
     let title = match &body.title {
         Some(raw) => TaskTitle::parse(raw).map_err(|e| errors.push(e)).ok(),
@@ -406,9 +409,10 @@ pub async fn complete_task(
     caller: Caller,
     path: TaskPath,
     headers: HeaderMap,
-    LimitedBody(bytes): LimitedBody,
+    body: Result<LimitedBody, ApiError>,
 ) -> Result<axum::Json<Task>> {
     let id = task_path(&caller, path)?;
+    let LimitedBody(bytes) = body?;
     let body = bytes.trim_ascii();
     let completed = if body.is_empty() {
         None

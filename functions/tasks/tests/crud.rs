@@ -390,3 +390,49 @@ async fn a_broken_schema_gives_an_opaque_500() {
         "the id to quote when reporting it"
     );
 }
+
+/// Requests that could be read two ways are refused and create nothing: two Authorization
+/// headers, JSON with data after the value, a Content-Encoding we do not apply.
+#[tokio::test]
+async fn ambiguous_requests_are_refused_and_create_nothing() {
+    let app = TestApp::new().await;
+    let ada = app.user("ada@example.com").await;
+    let eve = app.user("eve@example.com").await;
+    let path = format!("/api/{}/tasks", ada.id);
+    let request = |body: &str| {
+        http::Request::builder()
+            .method(Method::POST)
+            .uri(path.as_str())
+            .header("authorization", format!("Bearer {}", ada.token))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_owned()))
+    };
+    let two = http::Request::builder()
+        .method(Method::GET)
+        .uri(path.as_str())
+        .header("authorization", format!("Bearer {}", ada.token))
+        .header("authorization", format!("Bearer {}", eve.token))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(app.send(two).await.status, StatusCode::UNAUTHORIZED);
+    let trailing = request(r#"{"title":"x"} {"title":"y"}"#).unwrap();
+    assert_eq!(
+        app.send(trailing).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let mut gzip = request(r#"{"title":"x"}"#).unwrap();
+    gzip.headers_mut()
+        .insert("content-encoding", http::HeaderValue::from_static("gzip"));
+    assert_eq!(
+        app.send(gzip).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let tasks: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tasks, 0);
+}

@@ -280,3 +280,69 @@ async fn concurrent_toggles_are_all_applied() {
         .get(0);
     assert!(!completed, "ten toggles, none lost");
 }
+
+/// Authorization before validation: another user's path is 403 whatever the body, its encoding or
+/// its size — never a 422, 413 or 415 that would describe what that route accepts.
+#[tokio::test]
+async fn another_users_path_is_403_before_the_body_is_read() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice@example.com").await;
+    let mallory = app.user("mallory@example.com").await;
+    let created = app.create(&alice, json!({"title": "alice's"})).await;
+    let id = created.body["id"].as_i64().unwrap();
+    let base = format!("/api/{}/tasks", alice.id);
+    let routes = [
+        (Method::POST, base.clone()),
+        (Method::PUT, format!("{base}/{id}")),
+        (Method::PATCH, format!("{base}/{id}")),
+        (Method::PATCH, format!("{base}/{id}/complete")),
+    ];
+    let huge = "x".repeat(70 * 1024);
+    let bodies: &[(&str, &str, Option<&str>)] = &[
+        ("application/json", "{", None),
+        ("application/json", "[]", None),
+        ("application/json", r#"{"title": 42}"#, None),
+        (
+            "application/json",
+            r#"{"title": "x", "user_id": "mallory"}"#,
+            None,
+        ),
+        ("application/json", r#"{"title": "x"} trailing"#, None),
+        ("text/plain", r#"{"title": "x"}"#, None),
+        ("application/json", r#"{"title": "x"}"#, Some("gzip")),
+        ("application/json", huge.as_str(), None),
+    ];
+    for (method, path) in &routes {
+        for (content_type, body, encoding) in bodies {
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(path.as_str())
+                .header("authorization", format!("Bearer {}", mallory.token))
+                .header("content-type", *content_type);
+            if let Some(encoding) = encoding {
+                request = request.header("content-encoding", *encoding);
+            }
+            let answer = app
+                .send(
+                    request
+                        .body(axum::body::Body::from(body.to_string()))
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} {content_type} {encoding:?} {}",
+                &body[..body.len().min(40)]
+            );
+        }
+    }
+    let tasks: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tasks, 1);
+}
