@@ -1,11 +1,14 @@
 //! The whole API's documentation: `GET /openapi.json` (OpenAPI 3.1, merged from every function's
-//! annotated handlers and types) and `GET /docs`, a Swagger UI page like FastAPI's.
+//! annotated handlers and types), and `GET /docs` (Swagger UI) and `GET /redoc` (ReDoc) pages
+//! like FastAPI's, on the assets the function embeds (`assets`).
 
 use std::sync::LazyLock;
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
 use utoipa::OpenApi;
+
+use crate::assets;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,18 +30,25 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(tasks::openapi::openapi());
     doc.paths.paths.insert(
         "/openapi.json".to_owned(),
-        page("This document", "application/json"),
+        documented("This document", "application/json"),
     );
     doc.paths.paths.insert(
         "/docs".to_owned(),
-        page("This documentation, browsable (Swagger UI)", "text/html"),
+        documented("This documentation, browsable (Swagger UI)", "text/html"),
     );
+    doc.paths.paths.insert(
+        "/redoc".to_owned(),
+        documented("This documentation, browsable (ReDoc)", "text/html"),
+    );
+    doc.paths
+        .paths
+        .insert("/docs/assets/{file}".to_owned(), documented_asset());
     shared::openapi::complete(&mut doc);
     doc
 }
 
-/// The two documentation routes themselves: a GET answering `content_type`.
-fn page(summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
+/// The documentation routes themselves: a GET answering `content_type`.
+fn documented(summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
     use utoipa::openapi::path::{HttpMethod, OperationBuilder};
     use utoipa::openapi::{Content, ObjectBuilder, ResponseBuilder};
     let operation = OperationBuilder::new()
@@ -50,6 +60,32 @@ fn page(summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
                 .description(summary)
                 .content(content_type, Content::new(Some(ObjectBuilder::new()))),
         );
+    utoipa::openapi::PathItem::new(HttpMethod::Get, operation)
+}
+
+/// `GET /docs/assets/{file}`: the UIs' scripts and styles (404 for any other name).
+fn documented_asset() -> utoipa::openapi::PathItem {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{Content, ObjectBuilder, Required, ResponseBuilder, Type};
+    let summary = "A script or style sheet of the documentation pages (versioned, immutable)";
+    let operation = OperationBuilder::new()
+        .summary(Some(summary))
+        .tag("health")
+        .parameter(
+            ParameterBuilder::new()
+                .name("file")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+        )
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description(summary)
+                .content("text/javascript", Content::new(Some(ObjectBuilder::new())))
+                .content("text/css", Content::new(Some(ObjectBuilder::new()))),
+        )
+        .response("404", ResponseBuilder::new().description("No such asset"));
     utoipa::openapi::PathItem::new(HttpMethod::Get, operation)
 }
 
@@ -66,33 +102,85 @@ pub async fn openapi_json() -> impl IntoResponse {
     )
 }
 
-/// Swagger UI from its CDN, as FastAPI's `/docs` does: the function ships no UI assets. "Authorize"
-/// uses the OAuth2 password flow at `/auth/token`.
-const DOCS_PAGE: &str = r##"<!doctype html>
+/// What the documentation pages may load: only this origin (the embedded assets, `/openapi.json`,
+/// and the API calls Swagger's "Try it out" makes), so the pages work where no CDN is reachable
+/// and cannot leak a token elsewhere. Inline scripts and styles are the pages' own set-up and the
+/// UIs' styling; ReDoc runs its search in a `blob:` worker; Swagger's icons are `data:` images.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; \
+     connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn page(html: String) -> Response {
+    let mut response = Html(html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // Always revalidated, so a new release's asset URLs reach browsers at once.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Swagger UI, as FastAPI's `/docs`, from the embedded assets. "Authorize" uses the OAuth2 password
+/// flow at `/auth/token`; no validator badge (it would call swagger.io).
+static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r##"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Auth + tasks API - docs</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<title>Auth + tasks API - Swagger UI</title>
+<link rel="stylesheet" href="{css}">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="{js}"></script>
 <script>
-window.ui = SwaggerUIBundle({
+window.ui = SwaggerUIBundle({{
   url: "/openapi.json",
   dom_id: "#swagger-ui",
   deepLinking: true,
   persistAuthorization: true,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
   layout: "BaseLayout"
-});
+}});
 </script>
 </body>
 </html>
-"##;
+"##,
+        css = assets::SWAGGER_UI_CSS.url(),
+        js = assets::SWAGGER_UI_JS.url(),
+    )
+});
 
-pub async fn docs_page() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+pub async fn docs_page() -> Response {
+    page(DOCS_PAGE.clone())
+}
+
+/// ReDoc, as FastAPI's `/redoc`, from the embedded assets.
+static REDOC_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Auth + tasks API - ReDoc</title>
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="{js}"></script>
+</body>
+</html>
+"##,
+        js = assets::REDOC_JS.url(),
+    )
+});
+
+pub async fn redoc_page() -> Response {
+    page(REDOC_PAGE.clone())
 }

@@ -67,6 +67,8 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
     let public = [
         "/health",
         "/docs",
+        "/redoc",
+        "/docs/assets/{file}",
         "/openapi.json",
         "/auth/register",
         "/auth/login",
@@ -157,11 +159,22 @@ fn request_bodies_carry_the_validation_rules() {
 }
 
 async fn get(path: &str) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    get_with(path, &[]).await
+}
+
+async fn get_with(
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
     let database = TestDb::new().await;
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let response = app(HealthState {
         db: database.pool(),
     })
-    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+    .oneshot(request.body(Body::empty()).unwrap())
     .await
     .unwrap();
     let status = response.status();
@@ -182,15 +195,100 @@ async fn openapi_json_serves_the_document() {
     assert_eq!(served, document());
 }
 
-#[tokio::test]
-async fn docs_serves_a_swagger_ui_page_on_the_document() {
-    let (status, headers, body) = get("/docs").await;
+/// The `src`/`href` URLs of a page's scripts and style sheets.
+fn linked(page: &str) -> Vec<String> {
+    page.split(['"', '\''])
+        .filter(|part| part.ends_with(".js") || part.ends_with(".css"))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn page(path: &str, marker: &str) -> String {
+    let (status, headers, body) = get(path).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
     let page = String::from_utf8(body.to_vec()).unwrap();
-    assert!(page.contains("SwaggerUIBundle"));
+    assert!(page.contains(marker), "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    let assets = linked(&page);
+    assert!(!assets.is_empty(), "{page}");
+    for url in assets {
+        assert!(url.starts_with("/docs/assets/"), "{url} is not ours");
+        let (status, _, _) = get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+    }
+    page
+}
+
+#[tokio::test]
+async fn docs_serves_a_swagger_ui_page_on_the_document_with_its_own_assets() {
+    let page = page("/docs", "SwaggerUIBundle").await;
     assert!(page.contains("url: \"/openapi.json\""));
+}
+
+#[tokio::test]
+async fn redoc_serves_a_redoc_page_on_the_document_with_its_own_assets() {
+    page("/redoc", r#"<redoc spec-url="/openapi.json">"#).await;
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("a gzip stream");
+    plain
+}
+
+#[tokio::test]
+async fn assets_are_sent_gzipped_to_clients_that_take_gzip_and_cached_for_good() {
+    for asset in health::assets::ALL {
+        let (status, headers, body) =
+            get_with(&asset.url(), &[("accept-encoding", "gzip, deflate, br")]).await;
+        assert_eq!(status, StatusCode::OK, "{}", asset.name);
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert_eq!(headers["vary"], "accept-encoding");
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let expected = if asset.name.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            "text/javascript; charset=utf-8"
+        };
+        assert_eq!(headers["content-type"], expected);
+        assert_eq!(gunzip(&body), asset.decompressed().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn assets_are_sent_plain_to_clients_that_refuse_gzip() {
+    for accept in [None, Some("identity"), Some("br, gzip;q=0")] {
+        let headers: Vec<_> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
+        let (status, answer, body) = get_with(&health::assets::REDOC_JS.url(), &headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(answer.get("content-encoding").is_none(), "{accept:?}");
+        assert!(
+            body.starts_with(b"/*") || body.starts_with(b"!"),
+            "{accept:?}"
+        );
+        assert_eq!(body, health::assets::REDOC_JS.decompressed().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_asset_is_a_404_problem() {
+    let (status, headers, _) = get("/docs/assets/swagger-ui-bundle-0.0.1.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
 }
