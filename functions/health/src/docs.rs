@@ -30,15 +30,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(tasks::openapi::openapi());
     doc.paths.paths.insert(
         "/openapi.json".to_owned(),
-        documented("This document", "application/json"),
+        documented("getOpenApiDocument", "This document", "application/json"),
     );
     doc.paths.paths.insert(
         "/docs".to_owned(),
-        documented("This documentation, browsable (Swagger UI)", "text/html"),
+        documented(
+            "getSwaggerUi",
+            "This documentation, browsable (Swagger UI)",
+            "text/html",
+        ),
     );
     doc.paths.paths.insert(
         "/redoc".to_owned(),
-        documented("This documentation, browsable (ReDoc)", "text/html"),
+        documented(
+            "getRedoc",
+            "This documentation, browsable (ReDoc)",
+            "text/html",
+        ),
     );
     doc.paths
         .paths
@@ -48,10 +56,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The documentation routes themselves: a GET answering `content_type`.
-fn documented(summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
+fn documented(operation_id: &str, summary: &str, content_type: &str) -> utoipa::openapi::PathItem {
     use utoipa::openapi::path::{HttpMethod, OperationBuilder};
     use utoipa::openapi::{Content, ObjectBuilder, ResponseBuilder};
     let operation = OperationBuilder::new()
+        .operation_id(Some(operation_id))
         .summary(Some(summary))
         .tag("health")
         .response(
@@ -69,6 +78,7 @@ fn documented_asset() -> utoipa::openapi::PathItem {
     use utoipa::openapi::{Content, ObjectBuilder, Required, ResponseBuilder, Type};
     let summary = "A script or style sheet of the documentation pages (versioned, immutable)";
     let operation = OperationBuilder::new()
+        .operation_id(Some("getDocsAsset"))
         .summary(Some(summary))
         .tag("health")
         .parameter(

@@ -77,7 +77,7 @@ pub struct DatabaseStatus {
 }
 
 /// Whether this function reaches the database, and how fast. Never cached.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "health",
     responses(
         (status = 200, description = "Healthy", body = HealthBody),
         (status = 503, description = "The database is unreachable", body = HealthBody,

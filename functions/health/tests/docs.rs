@@ -292,3 +292,67 @@ async fn an_unknown_asset_is_a_404_problem() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers["content-type"], "application/problem+json");
 }
+
+/// Generated clients name their functions after operation ids, so each is a unique camelCase verb
+/// phrase (`getCurrentUser`, not `me`).
+#[test]
+fn operation_ids_are_unique_camel_case_function_names() {
+    let doc = document();
+    let mut seen = BTreeSet::new();
+    for (method, path, operation) in operations(&doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(
+            id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{method} {path}: {id} is not camelCase"
+        );
+        assert!(seen.insert(id.to_owned()), "{id} is used twice");
+    }
+    let id = |method: &str, path: &str| doc["paths"][path][method]["operationId"].clone();
+    assert_eq!(id("post", "/auth/password-reset"), "requestPasswordReset");
+    assert_eq!(
+        id("post", "/auth/password-reset/confirm"),
+        "confirmPasswordReset"
+    );
+    assert_eq!(id("get", "/users/me"), "getCurrentUser");
+    assert_eq!(id("post", "/auth/token"), "issueToken");
+    assert_eq!(id("get", "/api/{user_id}/tasks"), "listTasks");
+}
+
+/// The token form is one schema per grant: the password grant needs `username` and `password`,
+/// the refresh grant `grant_type=refresh_token` and `refresh_token`.
+#[test]
+fn the_token_form_is_one_of_the_two_grants() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let body = &doc["paths"]["/auth/token"]["post"]["requestBody"]["content"]
+        ["application/x-www-form-urlencoded"]["schema"];
+    assert_eq!(body["$ref"], "#/components/schemas/TokenRequest");
+    let grants: Vec<&str> = schemas["TokenRequest"]["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .map(|grant| grant["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "#/components/schemas/PasswordGrant",
+            "#/components/schemas/RefreshTokenGrant"
+        ]
+    );
+    assert_eq!(
+        schemas["PasswordGrant"]["required"],
+        serde_json::json!(["username", "password"])
+    );
+    assert_eq!(
+        schemas["RefreshTokenGrant"]["required"],
+        serde_json::json!(["grant_type", "refresh_token"])
+    );
+    assert_eq!(
+        schemas["RefreshTokenGrantType"]["enum"],
+        serde_json::json!(["refresh_token"])
+    );
+}
