@@ -33,4 +33,6 @@ DATABASE_URL=$database_url cargo run --quiet -p shared --bin migrate -- up
 
 say "starting cargo lambda watch on http://localhost:${PORT:-9000}"
 export DATABASE_URL=$database_url
-exec cargo lambda watch --invoke-port "${PORT:-9000}" "$@"
+# --disable-cors: the functions apply CORS_ORIGINS themselves, as the HTTP API does in AWS; the
+# emulator's own policy would allow every origin, so a frontend could work here and fail deployed.
+exec cargo lambda watch --disable-cors --invoke-port "${PORT:-9000}" "$@"

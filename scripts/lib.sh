@@ -127,3 +127,21 @@ ensure_deploy_tools() {
             || die "pip install aws-sam-cli failed"
     fi
 }
+
+# The Node tools of scripts/frontend (playwright-core, @hey-api/openapi-ts, TypeScript; pinned by
+# its package-lock.json, installed into its node_modules) and Debian's Chromium for the browser
+# test (playwright's own browser download cannot work offline, so never `playwright install`).
+ensure_frontend_tools() {
+    local dir="$ROOT/scripts/frontend"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
+        command -v apt-get >/dev/null 2>&1 || die "node, npm and /usr/bin/chromium are needed (Debian: apt-get install nodejs npm chromium)"
+        say "installing nodejs, npm and chromium with apt-get"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm chromium >/dev/null \
+            || die "apt-get install nodejs npm chromium failed"
+    fi
+    if [ ! -f "$dir/node_modules/.installed" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed"; then
+        say "installing scripts/frontend's npm packages (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in scripts/frontend failed"
+        cp "$dir/package-lock.json" "$dir/node_modules/.installed"
+    fi
+}

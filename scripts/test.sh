@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 ensure_venv
+ensure_frontend_tools
 TEST_DATABASE_URL=$(find_or_start_pg "${TEST_DATABASE_URL:-}")
 export TEST_DATABASE_URL
 unset DATABASE_URL

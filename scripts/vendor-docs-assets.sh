@@ -18,10 +18,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 assets="$ROOT/functions/health/assets"
 
-# vendor PACKAGE VERSION FILE... : the files gzipped, the licences as they are, and the tarball's
-# integrity as the registry states it (npm pack verifies the download against it).
+# vendor PACKAGE VERSION SED FILE... : the files (edited by the sed script SED, if not empty)
+# gzipped, the licences as they are, and the tarball's integrity as the registry states it (npm
+# pack verifies the download against it).
 vendor() {
-    local package=$1 version=$2; shift 2
+    local package=$1 version=$2 edit=$3; shift 3
     local dest="$assets/$package-$version"
     say "vendoring $package@$version"
     (cd "$work" && npm pack --silent "$package@$version" >/dev/null)
@@ -29,7 +30,7 @@ vendor() {
     rm -rf "$assets/$package"-*/ && mkdir -p "$dest"
     local file
     for file in "$@"; do
-        gzip -9 -n -c "$work/$package/package/$file" > "$dest/$(basename "$file").gz"
+        sed -e "${edit:-}" "$work/$package/package/$file" | gzip -9 -n > "$dest/$(basename "$file").gz"
     done
     for file in LICENSE NOTICE "${@/%/.LICENSE.txt}"; do
         [ -f "$work/$package/package/$file" ] && cp "$work/$package/package/$file" "$dest/"
@@ -38,9 +39,16 @@ vendor() {
         echo "npm package: $package@$version"
         echo "integrity: $(npm view "$package@$version" dist.integrity)"
         echo "files (gzip -9 -n): $*"
+        [ -z "$edit" ] || echo "edited with sed: $edit"
     } > "$dest/SOURCE"
 }
 
-vendor swagger-ui-dist "$SWAGGER_UI_VERSION" swagger-ui-bundle.js swagger-ui.css
-vendor redoc "$REDOC_VERSION" bundles/redoc.standalone.js
+vendor swagger-ui-dist "$SWAGGER_UI_VERSION" "" swagger-ui-bundle.js swagger-ui.css
+# ReDoc's side menu shows its vendor's logo from their CDN, unconditionally (no option turns it off).
+# An empty data: image fails to decode, and ReDoc's own onError handler then drops the <img>, so the
+# page makes no request to another origin.
+vendor redoc "$REDOC_VERSION" 's#"https://cdn.redoc.ly/redoc/logo-mini.svg"#"data:,"#' bundles/redoc.standalone.js
+if zcat "$assets"/*/*.gz | grep -q 'cdn\.redoc\.ly/redoc/logo-mini'; then
+    die "the ReDoc logo edit no longer applies: check the bundle for requests to other origins"
+fi
 du -b "$assets"/*/*.gz

@@ -2,56 +2,10 @@
 //! installs it) serves every function at the same paths as API Gateway, and the seeds' curl flows
 //! work against it unchanged.
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+mod emulator;
 
+use emulator::{agent, Emulator};
 use shared::testing::TestDb;
-
-/// Stops the emulator and the function processes it started.
-struct Emulator(Child);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        // cargo lambda watch shuts down on Ctrl-C (SIGINT); SIGKILL the group if it lingers.
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill")
-            .args(["-s", "INT", "--", &group])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn get(url: &str) -> Option<(u16, String)> {
-    let mut response = agent().get(url).call().ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.body_mut().read_to_string().ok()?))
-}
 
 /// What `curl -X <method> <url> -H ... -d <body>` answers: (status, JSON body).
 fn curl(
@@ -80,59 +34,22 @@ fn curl(
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_flows_work_through_cargo_lambda_watch() {
     let database = TestDb::new().await;
-    let port = free_port();
-    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    // The emulator's own output, for when this test fails.
-    let log_path = std::env::temp_dir().join(format!("cargo-lambda-watch-{port}.log"));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = {
-        use std::os::unix::process::CommandExt;
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--ignore-changes",
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", &port.to_string()])
-            .current_dir(workspace)
-            .env("DATABASE_URL", &database.url)
-            .env("JWT_SECRET", "e2e-secret-e2e-secret-e2e-secret-e2e")
-            .env("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("`cargo lambda watch` must be installed: run the tests with scripts/test.sh")
-    };
-    let _emulator = Emulator(child);
-
-    let url = format!("http://127.0.0.1:{port}/health");
-    let deadline = Instant::now() + Duration::from_secs(300); // the first run compiles the function
-    let (status, body) = loop {
-        let answer = tokio::task::spawn_blocking({
-            let url = url.clone();
-            move || get(&url)
-        })
-        .await
-        .unwrap();
-        match answer {
-            Some((status, body)) if status != 502 && status != 503 || Instant::now() > deadline => {
-                break (status, body)
-            }
-            _ if Instant::now() > deadline => {
-                panic!("cargo lambda watch did not answer within 300 s")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    };
+    let emulator =
+        Emulator::start(&database.url, &[("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET)]).await;
+    let (status, body) = tokio::task::spawn_blocking({
+        let url = format!("{}/health", emulator.base);
+        move || emulator::get(&url)
+    })
+    .await
+    .unwrap()
+    .expect("/health answers");
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["database"]["status"], "ok");
 
-    tokio::task::spawn_blocking(move || seed_flows(&format!("http://127.0.0.1:{port}")))
+    let base = emulator.base.clone();
+    tokio::task::spawn_blocking(move || seed_flows(&base))
         .await
         .unwrap();
 }

@@ -141,6 +141,7 @@ static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Auth + tasks API - Swagger UI</title>
 <link rel="stylesheet" href="{css}">
 </head>
@@ -178,6 +179,7 @@ static REDOC_PAGE: LazyLock<String> = LazyLock::new(|| {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Auth + tasks API - ReDoc</title>
 <style>body {{ margin: 0; padding: 0; }}</style>
 </head>
