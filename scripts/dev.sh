@@ -25,6 +25,8 @@ if [ ! -f .env ]; then
 DATABASE_URL=$database_url
 JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 ACCESS_TOKEN_EXPIRE_MINUTES=30
+# The template's default CorsOrigins: the browser origins allowed to call the API.
+CORS_ORIGINS=http://localhost:3000
 ENV
 fi
 

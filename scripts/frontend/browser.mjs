@@ -130,6 +130,35 @@ try {
   assert.ok(text.includes('/api/{user_id}/tasks') && /cursor/i.test(text), text.slice(0, 500));
   await shot(page, 'redoc');
 
+  // CORS: a frontend on an allowed origin calls the API with a bearer token (a request that needs
+  // a preflight) and reads an exposed header; one on another origin is blocked by the browser.
+  const token = (await call('POST', '/auth/login', { email, password })).body.access_token;
+  const allowedOrigin = `http://127.0.0.1:${process.env.ALLOWED_PORT}`;
+  servers.push(await site(Number(process.env.ALLOWED_PORT)), await site(Number(process.env.REFUSED_PORT)));
+  const fromOrigin = async (origin) => {
+    const frontend = await context.newPage();
+    await frontend.goto(`${origin}/`);
+    const result = await frontend.evaluate(async ([api, userId, token]) => {
+      try {
+        const headers = { authorization: `Bearer ${token}` };
+        const me = await fetch(`${api}/users/me`, { headers });
+        const tasks = await fetch(`${api}/api/${userId}/tasks?limit=1`, { headers });
+        return { status: me.status, user: await me.json(), total: tasks.headers.get('x-total-count') };
+      } catch (error) {
+        return { error: String(error) };
+      }
+    }, [api, userId, token]);
+    await shot(frontend, origin === allowedOrigin ? 'cors-allowed-origin' : 'cors-refused-origin');
+    await frontend.close();
+    return result;
+  };
+  const allowed = await fromOrigin(allowedOrigin);
+  assert.equal(allowed.status, 200, JSON.stringify(allowed));
+  assert.equal(allowed.user.id, userId);
+  assert.equal(allowed.total, '1', 'X-Total-Count is exposed to the frontend');
+  const refused = await fromOrigin(`http://127.0.0.1:${process.env.REFUSED_PORT}`);
+  assert.match(refused.error ?? '', /Failed to fetch/, `another origin is blocked: ${JSON.stringify(refused)}`);
+
   console.log(`requests: ${requests.length}`);
   const foreign = requests.filter((url) => !/^(https?:\/\/127\.0\.0\.1(:\d+)?\/|data:|blob:)/.test(url));
   assert.deepEqual(foreign, [], 'every request stays on 127.0.0.1');
