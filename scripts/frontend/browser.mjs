@@ -22,6 +22,8 @@ const api = process.env.API_URL;
 const screenshots = process.env.SCREENSHOTS;
 assert.ok(api && screenshots && process.env.ALLOWED_PORT && process.env.REFUSED_PORT,
   'API_URL, ALLOWED_PORT, REFUSED_PORT and SCREENSHOTS must be set');
+// Only this run's pictures: scripts/test.sh lists the folder after the tests.
+rmSync(screenshots, { recursive: true, force: true });
 mkdirSync(screenshots, { recursive: true });
 
 const email = `browser-${Date.now()}@example.com`;
