@@ -1,5 +1,5 @@
 //! The OpenAPI document is the code's routes, no more and no fewer, with every body, answer and
-//! security requirement in place; `/openapi.json` and `/docs` serve it.
+//! security requirement in place; `/openapi.json`, `/docs` and `/redoc` serve it.
 
 use std::collections::BTreeSet;
 
@@ -13,8 +13,9 @@ use tower::ServiceExt;
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
+/// The committed document the function serves (the xtask crate's test keeps it equal to the code).
 fn document() -> Value {
-    serde_json::to_value(health::docs::document()).unwrap()
+    serde_json::from_str(include_str!("../openapi.json")).unwrap()
 }
 
 fn operations(doc: &Value) -> impl Iterator<Item = (String, String, &Value)> {
