@@ -150,6 +150,12 @@ try {
         return { error: String(error) };
       }
     }, [api, userId, token]);
+    // What the page got, on the page, for its screenshot.
+    await frontend.evaluate(([origin, result]) => {
+      const pre = document.createElement('pre');
+      pre.textContent = `fetch from ${origin}:\n${JSON.stringify(result, null, 2)}`;
+      document.body.append(pre);
+    }, [origin, result]);
     await shot(frontend, origin === allowedOrigin ? 'cors-allowed-origin' : 'cors-refused-origin');
     await frontend.close();
     return result;
