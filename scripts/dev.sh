@@ -25,6 +25,8 @@ if [ ! -f .env ]; then
 DATABASE_URL=$database_url
 JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 ACCESS_TOKEN_EXPIRE_MINUTES=30
+# The template's default CorsOrigins: the browser origins allowed to call the API.
+CORS_ORIGINS=http://localhost:3000
 ENV
 fi
 
@@ -33,4 +35,6 @@ DATABASE_URL=$database_url cargo run --quiet -p shared --bin migrate -- up
 
 say "starting cargo lambda watch on http://localhost:${PORT:-9000}"
 export DATABASE_URL=$database_url
-exec cargo lambda watch --invoke-port "${PORT:-9000}" "$@"
+# --disable-cors: the functions apply CORS_ORIGINS themselves, as the HTTP API does in AWS; the
+# emulator's own policy would allow every origin, so a frontend could work here and fail deployed.
+exec cargo lambda watch --disable-cors --invoke-port "${PORT:-9000}" "$@"

@@ -128,19 +128,49 @@ ensure_deploy_tools() {
     fi
 }
 
-# The real Better Auth server the tasks tests sign in against: better-auth pinned by
-# scripts/better-auth/package-lock.json, installed with `npm ci` into scripts/better-auth/node_modules
-# (project-local, like .venv). Needs Node 20+ and npm; reinstalls when the lock file changes.
-ensure_better_auth() {
-    local dir="$ROOT/scripts/better-auth" stamp="$ROOT/scripts/better-auth/node_modules/.installed-lock"
-    command -v node >/dev/null 2>&1 || die "node (20 or later) is needed for the Better Auth tests: install Node.js 20+"
-    command -v npm >/dev/null 2>&1 || die "npm is needed for the Better Auth tests: install Node.js 20+ with npm"
+# Installs Debian packages that are missing (only those: a Node.js from another source must not
+# be replaced, and Debian's npm conflicts with NodeSource's nodejs, which bundles npm).
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "$* needed: install them with your package manager"
+    say "installing $* with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+        || die "apt-get install $* failed"
+}
+
+# Node.js 20+ with npm, for the Better Auth server and the frontend tools.
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1; then
+        apt_install nodejs npm
+    elif ! command -v npm >/dev/null 2>&1; then
+        apt_install npm
+    fi
     local major
     major=$(node -p 'process.versions.node.split(".")[0]')
     [ "$major" -ge 20 ] || die "node $(node --version) is too old for better-auth: install Node.js 20+"
+}
+
+# `npm ci` in a project folder ($1) when its package-lock.json changed since the last install.
+npm_ci() {
+    local dir="$ROOT/$1" stamp="$ROOT/$1/node_modules/.installed-lock"
     if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
-        say "installing better-auth (pinned in scripts/better-auth/package-lock.json)"
-        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || die "npm ci in scripts/better-auth failed"
+        say "installing $1's npm packages (npm ci, pinned by its package-lock.json)"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2 || die "npm ci in $1 failed"
         cp "$dir/package-lock.json" "$stamp"
     fi
+}
+
+# The real Better Auth server the tasks tests sign in against: better-auth pinned by
+# scripts/better-auth/package-lock.json, installed into its node_modules (project-local, like .venv).
+ensure_better_auth() {
+    ensure_node
+    npm_ci scripts/better-auth
+}
+
+# The Node tools of scripts/frontend (playwright-core, @hey-api/openapi-ts, TypeScript) and
+# Debian's Chromium for the browser test (playwright's own browser download cannot work offline,
+# so never `playwright install`).
+ensure_frontend_tools() {
+    ensure_node
+    [ -x /usr/bin/chromium ] || apt_install chromium
+    npm_ci scripts/frontend
 }

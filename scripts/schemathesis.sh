@@ -41,7 +41,7 @@ export JWT_SECRET
 JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 THROTTLE_FAILED_LOGINS_PER_IP=1000000 THROTTLE_REGISTRATIONS_PER_IP_HOUR=1000000 \
 ADMIN_EMAIL=schemathesis@example.com \
-    setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
+    setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$port" \
     >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill -INT -- -$watch_pid 2>/dev/null || true; sleep 1; kill -KILL -- -$watch_pid 2>/dev/null || true' EXIT

@@ -9,13 +9,22 @@ cd "$ROOT"
 
 ensure_venv
 ensure_better_auth
+ensure_frontend_tools
 TEST_DATABASE_URL=$(find_or_start_pg "${TEST_DATABASE_URL:-}")
 export TEST_DATABASE_URL
 unset DATABASE_URL
 say "testing against $(redact "$TEST_DATABASE_URL")"
 
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast "$@"
+    cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-    cargo test --workspace --no-fail-fast "$@"
+    cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+
+# The browser test (shared/tests/frontend.rs) keeps a screenshot of each page it saw.
+if compgen -G "$LOCAL/screenshots/*.png" >/dev/null; then
+    say "screenshots of the browser test:"
+    ls -l "$LOCAL"/screenshots/*.png >&2
+fi
+exit $status

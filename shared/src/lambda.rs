@@ -57,7 +57,7 @@ where
     crate::telemetry::init();
     return_freed_memory_to_the_os();
     let app = match crate::config::load_environment().await {
-        Ok(vars) => build(vars).await,
+        Ok(vars) => with_cors(build, vars).await,
         Err(error) => Err(error),
     };
     let app = match app {
@@ -75,6 +75,25 @@ where
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The function's router behind the CORS policy of `CORS_ORIGINS` (see `cors`): an invalid origin
+/// stops the start like any other configuration error.
+async fn with_cors<F, Fut>(
+    build: F,
+    vars: std::collections::HashMap<String, String>,
+) -> anyhow::Result<Router>
+where
+    F: FnOnce(std::collections::HashMap<String, String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Router>>,
+{
+    let origins = crate::cors::origins(&vars)?;
+    let cors = crate::cors::layer(&origins)?;
+    let app = build(vars).await?;
+    Ok(match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    })
 }
 
 /// Keeps glibc from holding on to large freed blocks. argon2id allocates 19 MiB per hash; with glibc's

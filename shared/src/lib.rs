@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod email;
 pub mod error;

@@ -17,7 +17,7 @@ pub const BEARER: &str = "bearer";
 pub const OAUTH2_PASSWORD: &str = "oauth2_password";
 
 /// Operations that read no database (everything else can answer 503 when it is unreachable).
-const WITHOUT_DATABASE: &[&str] = &["/docs", "/openapi.json"];
+const WITHOUT_DATABASE: &[&str] = &["/docs", "/redoc", "/docs/assets/{file}", "/openapi.json"];
 
 /// Adds the security schemes and error shapes, and completes every operation's error answers:
 /// each error response without a body of its own is problem+json; secured routes can answer 401,

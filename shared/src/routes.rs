@@ -39,6 +39,8 @@ const fn route(method: &'static str, path: &'static str, function: Function) -> 
 pub const ROUTES: &[Route] = &[
     route("GET", "/health", Function::Health),
     route("GET", "/docs", Function::Health),
+    route("GET", "/redoc", Function::Health),
+    route("GET", "/docs/assets/{file}", Function::Health),
     route("GET", "/openapi.json", Function::Health),
     route("POST", "/auth/register", Function::Auth),
     route("POST", "/auth/login", Function::Auth),

@@ -386,6 +386,9 @@ impl Emulator {
                 "lambda",
                 "watch",
                 "--ignore-changes",
+                // The functions apply CORS themselves (CORS_ORIGINS), as the HTTP API does in
+                // AWS; the emulator's own policy would allow every origin.
+                "--disable-cors",
                 "--invoke-address",
                 "127.0.0.1",
             ])

@@ -26,7 +26,8 @@ fn watch_router() -> matchit::Router<String> {
 
 /// `/api/{user_id}/tasks/{id}` with sample values in place of its parameters.
 fn concrete(path: &str) -> String {
-    let params: HashMap<&str, &str> = [("user_id", "user-1"), ("id", "42")].into();
+    let params: HashMap<&str, &str> =
+        [("user_id", "user-1"), ("id", "42"), ("file", "app-1.0.js")].into();
     path.split('/')
         .map(
             |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {

@@ -2,23 +2,10 @@
 //! installs it) serves every function at the same paths as API Gateway, and the seeds' curl flows
 //! work against it unchanged.
 
-use std::time::Duration;
+mod emulator;
 
-use shared::testing::{Emulator, TestDb};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn get(url: &str) -> Option<(u16, String)> {
-    let mut response = agent().get(url).call().ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.body_mut().read_to_string().ok()?))
-}
+use emulator::{agent, Emulator};
+use shared::testing::TestDb;
 
 /// What `curl -X <method> <url> -H ... -d <body>` answers: (status, JSON body).
 fn curl(
@@ -47,25 +34,21 @@ fn curl(
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_flows_work_through_cargo_lambda_watch() {
     let database = TestDb::new().await;
-    let emulator = Emulator::start(&[
-        ("DATABASE_URL", &database.url),
-        ("JWT_SECRET", "e2e-secret-e2e-secret-e2e-secret-e2e"),
-        ("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET),
-    ])
-    .await;
-    let base = emulator.base_url();
+    let emulator =
+        Emulator::start(&database.url, &[("BETTER_AUTH_SECRET", BETTER_AUTH_SECRET)]).await;
     let (status, body) = tokio::task::spawn_blocking({
-        let url = format!("{base}/health");
-        move || get(&url)
+        let url = format!("{}/health", emulator.base);
+        move || emulator::get(&url)
     })
     .await
     .unwrap()
-    .expect("the emulator answers");
+    .expect("/health answers");
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["database"]["status"], "ok");
 
+    let base = emulator.base.clone();
     tokio::task::spawn_blocking(move || seed_flows(&base))
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! The health function: `GET /health` reports whether this function can reach the database and how
 //! long one round trip takes. It answers 503 within a few seconds when the database is unreachable,
 //! and 200 again as soon as it is back, with no restart (the pool replaces dead connections).
-//! It also serves the whole API's documentation (`docs`).
+//! It also serves the whole API's documentation (`docs`, on the embedded UI files of `assets`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+pub mod assets;
 pub mod docs;
 
 /// The database check gives up after this long, so `/health` answers well within API Gateway's
@@ -47,6 +48,8 @@ pub fn app(state: HealthState) -> Router {
             .route("/health", get(health))
             .route("/openapi.json", get(docs::openapi_json))
             .route("/docs", get(docs::docs_page))
+            .route("/redoc", get(docs::redoc_page))
+            .route("/docs/assets/{file}", get(assets::serve))
             .with_state(state),
     )
 }
@@ -74,7 +77,7 @@ pub struct DatabaseStatus {
 }
 
 /// Whether this function reaches the database, and how fast. Never cached.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "health",
     responses(
         (status = 200, description = "Healthy", body = HealthBody),
         (status = 503, description = "The database is unreachable", body = HealthBody,

@@ -1,5 +1,5 @@
 //! The OpenAPI document is the code's routes, no more and no fewer, with every body, answer and
-//! security requirement in place; `/openapi.json` and `/docs` serve it.
+//! security requirement in place; `/openapi.json`, `/docs` and `/redoc` serve it.
 
 use std::collections::BTreeSet;
 
@@ -13,8 +13,9 @@ use tower::ServiceExt;
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
+/// The committed document the function serves (the xtask crate's test keeps it equal to the code).
 fn document() -> Value {
-    serde_json::to_value(health::docs::document()).unwrap()
+    serde_json::from_str(include_str!("../openapi.json")).unwrap()
 }
 
 fn operations(doc: &Value) -> impl Iterator<Item = (String, String, &Value)> {
@@ -67,6 +68,8 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
     let public = [
         "/health",
         "/docs",
+        "/redoc",
+        "/docs/assets/{file}",
         "/openapi.json",
         "/auth/register",
         "/auth/login",
@@ -159,11 +162,22 @@ fn request_bodies_carry_the_validation_rules() {
 }
 
 async fn get(path: &str) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    get_with(path, &[]).await
+}
+
+async fn get_with(
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
     let database = TestDb::new().await;
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let response = app(HealthState {
         db: database.pool(),
     })
-    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+    .oneshot(request.body(Body::empty()).unwrap())
     .await
     .unwrap();
     let status = response.status();
@@ -184,15 +198,164 @@ async fn openapi_json_serves_the_document() {
     assert_eq!(served, document());
 }
 
-#[tokio::test]
-async fn docs_serves_a_swagger_ui_page_on_the_document() {
-    let (status, headers, body) = get("/docs").await;
+/// The `src`/`href` URLs of a page's scripts and style sheets.
+fn linked(page: &str) -> Vec<String> {
+    page.split(['"', '\''])
+        .filter(|part| part.ends_with(".js") || part.ends_with(".css"))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn page(path: &str, marker: &str) -> String {
+    let (status, headers, body) = get(path).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
     let page = String::from_utf8(body.to_vec()).unwrap();
-    assert!(page.contains("SwaggerUIBundle"));
+    assert!(page.contains(marker), "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    let assets = linked(&page);
+    assert!(!assets.is_empty(), "{page}");
+    for url in assets {
+        assert!(url.starts_with("/docs/assets/"), "{url} is not ours");
+        let (status, _, _) = get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+    }
+    page
+}
+
+#[tokio::test]
+async fn docs_serves_a_swagger_ui_page_on_the_document_with_its_own_assets() {
+    let page = page("/docs", "SwaggerUIBundle").await;
     assert!(page.contains("url: \"/openapi.json\""));
+}
+
+#[tokio::test]
+async fn redoc_serves_a_redoc_page_on_the_document_with_its_own_assets() {
+    page("/redoc", r#"<redoc spec-url="/openapi.json">"#).await;
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("a gzip stream");
+    plain
+}
+
+#[tokio::test]
+async fn assets_are_sent_gzipped_to_clients_that_take_gzip_and_cached_for_good() {
+    for asset in health::assets::ALL {
+        let (status, headers, body) =
+            get_with(&asset.url(), &[("accept-encoding", "gzip, deflate, br")]).await;
+        assert_eq!(status, StatusCode::OK, "{}", asset.name);
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert_eq!(headers["vary"], "accept-encoding");
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let expected = if asset.name.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            "text/javascript; charset=utf-8"
+        };
+        assert_eq!(headers["content-type"], expected);
+        assert_eq!(gunzip(&body), asset.decompressed().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn assets_are_sent_plain_to_clients_that_refuse_gzip() {
+    for accept in [None, Some("identity"), Some("br, gzip;q=0")] {
+        let headers: Vec<_> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
+        let (status, answer, body) = get_with(&health::assets::REDOC_JS.url(), &headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(answer.get("content-encoding").is_none(), "{accept:?}");
+        assert!(
+            body.starts_with(b"/*") || body.starts_with(b"!"),
+            "{accept:?}"
+        );
+        assert_eq!(body, health::assets::REDOC_JS.decompressed().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_asset_is_a_404_problem() {
+    let (status, headers, _) = get("/docs/assets/swagger-ui-bundle-0.0.1.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
+}
+
+/// Generated clients name their functions after operation ids, so each is a unique camelCase verb
+/// phrase (`getCurrentUser`, not `me`).
+#[test]
+fn operation_ids_are_unique_camel_case_function_names() {
+    let doc = document();
+    let mut seen = BTreeSet::new();
+    for (method, path, operation) in operations(&doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(
+            id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{method} {path}: {id} is not camelCase"
+        );
+        assert!(seen.insert(id.to_owned()), "{id} is used twice");
+    }
+    let id = |method: &str, path: &str| doc["paths"][path][method]["operationId"].clone();
+    assert_eq!(id("post", "/auth/password-reset"), "requestPasswordReset");
+    assert_eq!(
+        id("post", "/auth/password-reset/confirm"),
+        "confirmPasswordReset"
+    );
+    assert_eq!(id("get", "/users/me"), "getCurrentUser");
+    assert_eq!(id("post", "/auth/token"), "issueToken");
+    assert_eq!(id("get", "/api/{user_id}/tasks"), "listTasks");
+}
+
+/// The token form is one schema per grant: the password grant needs `username` and `password`,
+/// the refresh grant `grant_type=refresh_token` and `refresh_token`.
+#[test]
+fn the_token_form_is_one_of_the_two_grants() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let body = &doc["paths"]["/auth/token"]["post"]["requestBody"]["content"]
+        ["application/x-www-form-urlencoded"]["schema"];
+    assert_eq!(body["$ref"], "#/components/schemas/TokenRequest");
+    let grants: Vec<&str> = schemas["TokenRequest"]["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .map(|grant| grant["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "#/components/schemas/PasswordGrant",
+            "#/components/schemas/RefreshTokenGrant"
+        ]
+    );
+    assert_eq!(
+        schemas["PasswordGrant"]["required"],
+        serde_json::json!(["username", "password"])
+    );
+    assert_eq!(
+        schemas["RefreshTokenGrant"]["required"],
+        serde_json::json!(["grant_type", "refresh_token"])
+    );
+    assert_eq!(
+        schemas["RefreshTokenGrantType"]["enum"],
+        serde_json::json!(["refresh_token"])
+    );
 }

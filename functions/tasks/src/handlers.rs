@@ -192,7 +192,7 @@ fn parse_new(body: &NewTask) -> Result<(TaskTitle, Option<TaskDescription>)> {
 }
 
 /// Creates a task for the caller.
-#[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id")), request_body = NewTask,
+#[utoipa::path(post, path = "/api/{user_id}/tasks", operation_id = "createTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id")), request_body = NewTask,
     responses(
         (status = 201, description = "The new task", body = Task,
          headers(("Location" = String, description = "The task's URL"))),
@@ -254,7 +254,7 @@ fn task_path(caller: &Caller, path: TaskPath) -> Result<i64> {
 }
 
 /// One of the caller's tasks.
-#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", operation_id = "getTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
            ("id" = i64, Path, description = "The task's id")),
     responses(
         (status = 200, description = "The task", body = Task),
@@ -282,7 +282,7 @@ pub async fn get_task(
 }
 
 /// Replaces a task's title and description (and `completed`, when given).
-#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", operation_id = "replaceTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
            ("id" = i64, Path, description = "The task's id")), request_body = NewTask,
     responses(
         (status = 200, description = "The updated task", body = Task),
@@ -335,7 +335,7 @@ pub struct TaskChanges {
 }
 
 /// Changes some fields of a task.
-#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}", operation_id = "updateTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
            ("id" = i64, Path, description = "The task's id")), request_body = TaskChanges,
     responses(
         (status = 200, description = "The updated task", body = Task),
@@ -396,7 +396,7 @@ pub struct CompleteBody {
 
 /// No body (or `null`) toggles; `{"completed": true|false}` sets.
 /// Toggles `completed` (no body), or sets it (`{"completed": true}`).
-#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", operation_id = "toggleTaskCompleted", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
            ("id" = i64, Path, description = "The task's id")),
     request_body(content = Option<CompleteBody>, description = "Optional; without it the task toggles"),
     responses(
@@ -435,7 +435,7 @@ pub async fn complete_task(
 }
 
 /// Deletes a task.
-#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
+#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", operation_id = "deleteTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"),
            ("id" = i64, Path, description = "The task's id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -518,7 +518,7 @@ fn list_statement(sort: crate::listing::Sort) -> &'static str {
 }
 
 /// The caller's tasks, a page at a time.
-#[utoipa::path(get, path = "/api/{user_id}/tasks", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"), RawListQuery),
+#[utoipa::path(get, path = "/api/{user_id}/tasks", operation_id = "listTasks", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"), RawListQuery),
     responses(
         (status = 200, description = "One page of tasks", body = Vec<Task>,
          headers(("X-Total-Count" = i64, description = "Number of tasks matching the filters"),

@@ -42,7 +42,7 @@ pub struct RegisterBody {
 }
 
 /// Creates an account. The source address may register 10 accounts an hour.
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
+#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = "auth", request_body = RegisterBody,
     responses(
         (status = 201, description = "The new user", body = User,
          headers(("Location" = String, description = "`/users/me`"))),
@@ -125,7 +125,7 @@ pub(crate) fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(get, path = "/users/me", operation_id = "getCurrentUser", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 200, description = "The caller", body = User)))]
 pub async fn me(principal: Principal) -> axum::Json<User> {
     axum::Json(principal.user)
@@ -140,7 +140,7 @@ pub struct Welcome {
 }
 
 /// A greeting for the caller (the seed backends' protected example route).
-#[utoipa::path(get, path = "/welcome", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(get, path = "/welcome", operation_id = "getWelcome", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 200, description = "Greeting", body = Welcome)))]
 pub async fn welcome(principal: Principal) -> axum::Json<Welcome> {
     let user = principal.user;
@@ -202,7 +202,7 @@ async fn require_current_password(
 }
 
 /// Changes the caller's name, email or password.
-#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = UpdateMeBody,
+#[utoipa::path(patch, path = "/users/me", operation_id = "updateCurrentUser", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = UpdateMeBody,
     responses(
         (status = 200, description = "The updated user", body = User),
         (status = 409, description = "Email already registered"),
@@ -302,7 +302,7 @@ pub struct DeleteMeBody {
 }
 
 /// Deletes the caller's account, its sessions and its tasks.
-#[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = DeleteMeBody,
+#[utoipa::path(delete, path = "/users/me", operation_id = "deleteCurrentUser", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = DeleteMeBody,
     responses((status = 204, description = "Deleted")))]
 pub async fn delete_me(
     State(state): State<AuthState>,

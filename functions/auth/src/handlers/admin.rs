@@ -82,7 +82,7 @@ pub fn decode_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
 }
 
 /// Every user, oldest first, a page at a time. Administrators only.
-#[utoipa::path(get, path = "/users", tag = "admin", security(("bearer" = []), ("oauth2_password" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/users", operation_id = "listUsers", tag = "admin", security(("bearer" = []), ("oauth2_password" = [])), params(ListQuery),
     responses(
         (status = 200, description = "One page of users", body = Vec<AdminUser>,
          headers(("X-Total-Count" = i64, description = "Number of users"),
@@ -171,7 +171,7 @@ pub struct UpdateUserBody {
 }
 
 /// Changes a user's role or disables them. The last administrator cannot be demoted or disabled.
-#[utoipa::path(patch, path = "/users/{id}", tag = "admin", security(("bearer" = []), ("oauth2_password" = [])), request_body = UpdateUserBody,
+#[utoipa::path(patch, path = "/users/{id}", operation_id = "updateUser", tag = "admin", security(("bearer" = []), ("oauth2_password" = [])), request_body = UpdateUserBody,
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses(
         (status = 200, description = "The updated user", body = AdminUser),

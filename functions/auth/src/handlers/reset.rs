@@ -31,7 +31,7 @@ pub struct RequestBody {
 
 /// Mails a single-use reset link (valid 15 minutes) if the account exists. The answer is the same
 /// either way, so it does not reveal which accounts exist.
-#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = RequestBody,
+#[utoipa::path(post, path = "/auth/password-reset", operation_id = "requestPasswordReset", tag = "auth", request_body = RequestBody,
     responses(
         (status = 202, description = "Accepted; a link is mailed if the account exists", body = Accepted),
         (status = 429, description = "Too many reset requests from this address"),
@@ -94,7 +94,7 @@ pub struct ConfirmBody {
 }
 
 /// Sets a new password with a reset token; the token is spent and every session ends.
-#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ConfirmBody,
+#[utoipa::path(post, path = "/auth/password-reset/confirm", operation_id = "confirmPasswordReset", tag = "auth", request_body = ConfirmBody,
     responses((status = 200, description = "Password changed", body = Accepted)))]
 
 pub async fn confirm(

@@ -46,7 +46,7 @@ pub struct LoginBody {
 
 /// Signs in. Unknown email and wrong password get the same 401; repeated failures are throttled
 /// per account and per source address.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
+#[utoipa::path(post, path = "/auth/login", operation_id = "login", tag = "auth", request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
         (status = 401, description = "Incorrect email or password"),
@@ -72,12 +72,12 @@ pub async fn login(
 
 /// The OAuth2 token endpoint (form-encoded), as FastAPI's `OAuth2PasswordRequestForm` clients and
 /// Swagger's "Authorize" send it. `scope`, `client_id` and `client_secret` are accepted and ignored.
-#[derive(Deserialize, ToSchema)]
+/// (Documented per grant as `crate::openapi::TokenRequest`.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenForm {
     /// `password` (the default) or `refresh_token`.
     #[serde(default)]
-    #[schema(pattern = "^(password|refresh_token)$")]
     grant_type: Option<String>,
     /// The account's email (grant `password`).
     #[serde(default)]
@@ -99,8 +99,8 @@ pub struct TokenForm {
 
 /// The OAuth2 token endpoint: `grant_type=password` with `username` (the email) and `password`, or
 /// `grant_type=refresh_token` with `refresh_token`.
-#[utoipa::path(post, path = "/auth/token", tag = "auth",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+#[utoipa::path(post, path = "/auth/token", operation_id = "issueToken", tag = "auth",
+    request_body(content = crate::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Signed in, or tokens rotated", body = TokenPair),
         (status = 401, description = "Incorrect email or password, or invalid refresh token"),
@@ -264,7 +264,7 @@ pub struct RefreshBody {
 }
 
 /// Spends a refresh token for a new pair. Presenting a spent one again revokes its whole session.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody,
+#[utoipa::path(post, path = "/auth/refresh", operation_id = "refreshTokens", tag = "auth", request_body = RefreshBody,
     responses(
         (status = 200, description = "New tokens", body = TokenPair),
         (status = 401, description = "Invalid, expired or spent refresh token"),
@@ -338,7 +338,7 @@ fn claims_of(state: &AuthState, headers: &HeaderMap) -> Result<(AccessClaims, Uu
 }
 
 /// Ends this session: its access and refresh tokens stop working at once.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(post, path = "/auth/logout", operation_id = "logout", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 204, description = "Signed out")))]
 pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
@@ -359,7 +359,7 @@ pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Resul
 }
 
 /// Ends every session of the caller.
-#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(post, path = "/auth/logout-all", operation_id = "logoutAll", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 204, description = "Signed out everywhere")))]
 pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;

@@ -1,5 +1,5 @@
-//! The in-process half of `scripts/bench.sh` (it lives in the health crate because that crate
-//! already depends on all three functions). Subcommands:
+//! The in-process half of `scripts/bench.sh` (in the xtask crate, the dev-only home of tooling
+//! that needs every function at once). Subcommands:
 //!
 //! - `run --out FILE [--duration S] [--warmup S] [--hash-iterations N] [--pgbench PATH]
 //!   [--floor-duration S] [--work DIR]`: on a fresh database of its own (`shared::testing::TestDb`,

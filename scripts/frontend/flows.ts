@@ -1,0 +1,152 @@
+// The seeds' flows, written the way a frontend would, against the client that @hey-api/openapi-ts
+// generates from our /openapi.json (client.mjs generates it, type-checks this file with
+// `tsc --strict` and runs it). A change to the document that breaks a frontend breaks this first:
+// at compile time (names, bodies, answers) or here at run time.
+import assert from 'node:assert/strict';
+
+import { client } from './generated/client/client.gen.js';
+import {
+  createTask,
+  deleteTask,
+  getCurrentUser,
+  getTask,
+  issueToken,
+  listTasks,
+  login,
+  logout,
+  refreshTokens,
+  registerUser,
+  replaceTask,
+  toggleTaskCompleted,
+  updateCurrentUser,
+  updateTask,
+} from './generated/client/sdk.gen.js';
+import type { Problem, Task, TokenPair } from './generated/client/types.gen.js';
+
+const api = process.env.API_URL;
+assert.ok(api, 'API_URL must be set');
+
+let accessToken = '';
+// Every secured operation sends `Authorization: Bearer <accessToken>`.
+client.setConfig({ baseUrl: api, auth: () => accessToken });
+
+const email = `client-${Date.now()}@example.com`;
+const password = 'client-password-1';
+
+function step(name: string): void {
+  console.log(`- ${name}`);
+}
+
+/** The token pair of a successful sign-in or refresh; fails the run with the problem otherwise. */
+function tokens(answer: { data?: TokenPair; error?: Problem; response: Response }): TokenPair {
+  assert.equal(answer.response.status, 200, JSON.stringify(answer.error));
+  assert.ok(answer.data);
+  assert.equal(answer.data.token_type, 'bearer');
+  return answer.data;
+}
+
+step('register');
+const registered = await registerUser({ body: { email, password, name: 'Client User' } });
+assert.equal(registered.response.status, 201, JSON.stringify(registered.error));
+assert.ok(registered.data);
+const userId = registered.data.id;
+assert.equal(registered.data.email, email);
+
+step('login (JSON)');
+const signedIn = tokens(await login({ body: { email, password } }));
+
+step('/auth/token, password grant (form)');
+const fromForm = tokens(await issueToken({ body: { username: email, password } }));
+accessToken = fromForm.access_token;
+
+step('/auth/token, refresh_token grant (form)');
+const rotatedByForm = tokens(
+  await issueToken({ body: { grant_type: 'refresh_token', refresh_token: fromForm.refresh_token } }),
+);
+
+step('refresh (JSON), and a spent refresh token is refused');
+const refreshed = tokens(await refreshTokens({ body: { refresh_token: signedIn.refresh_token } }));
+const spent = await refreshTokens({ body: { refresh_token: signedIn.refresh_token } });
+assert.equal(spent.response.status, 401);
+assert.ok(spent.error);
+assert.equal(spent.error.status, 401);
+accessToken = rotatedByForm.access_token;
+
+step('/users/me');
+const me = await getCurrentUser();
+assert.equal(me.response.status, 200, JSON.stringify(me.error));
+assert.equal(me.data?.id, userId);
+assert.equal(me.data?.name, 'Client User');
+
+step('profile update');
+const renamed = await updateCurrentUser({ body: { name: 'Seed User' } });
+assert.equal(renamed.response.status, 200, JSON.stringify(renamed.error));
+assert.equal(renamed.data?.name, 'Seed User');
+
+step('tasks: create');
+const path = { user_id: userId };
+const created: Task[] = [];
+for (const title of ['Buy groceries', 'Write the report', 'Call mum', 'Book flights', 'Pay rent']) {
+  const answer = await createTask({ path, body: { title, description: `about: ${title}` } });
+  assert.equal(answer.response.status, 201, JSON.stringify(answer.error));
+  assert.ok(answer.data);
+  assert.equal(answer.response.headers.get('location'), `/api/${userId}/tasks/${answer.data.id}`);
+  created.push(answer.data);
+}
+const [first] = created;
+assert.ok(first);
+
+step('tasks: list, walked page by page through the cursor of each Link: rel="next"');
+const seen: number[] = [];
+let cursor: string | undefined;
+let pages = 0;
+do {
+  const page = await listTasks({ path, query: { limit: 2, sort: 'created_at', cursor } });
+  assert.equal(page.response.status, 200, JSON.stringify(page.error));
+  assert.ok(page.data);
+  assert.equal(page.response.headers.get('x-total-count'), String(created.length));
+  seen.push(...page.data.map((task) => task.id));
+  const next = /<([^>]+)>;\s*rel="next"/.exec(page.response.headers.get('link') ?? '');
+  cursor = next?.[1] ? new URL(next[1], api).searchParams.get('cursor') ?? undefined : undefined;
+  pages += 1;
+} while (cursor && pages < 10);
+assert.equal(pages, 3);
+assert.deepEqual(seen, created.map((task) => task.id));
+
+step('tasks: get, update (PUT and PATCH), toggle, delete');
+const fetched = await getTask({ path: { ...path, id: first.id } });
+assert.equal(fetched.data?.title, 'Buy groceries');
+const replaced = await replaceTask({ path: { ...path, id: first.id }, body: { title: 'Buy more groceries' } });
+assert.equal(replaced.response.status, 200, JSON.stringify(replaced.error));
+assert.equal(replaced.data?.title, 'Buy more groceries');
+assert.equal(replaced.data?.description, null);
+const patched = await updateTask({ path: { ...path, id: first.id }, body: { description: 'Milk, eggs, bread' } });
+assert.equal(patched.data?.description, 'Milk, eggs, bread');
+assert.equal(patched.data?.title, 'Buy more groceries');
+const toggled = await toggleTaskCompleted({ path: { ...path, id: first.id } });
+assert.equal(toggled.response.status, 200, JSON.stringify(toggled.error));
+assert.equal(toggled.data?.completed, true);
+const deleted = await deleteTask({ path: { ...path, id: first.id } });
+assert.equal(deleted.response.status, 204);
+const gone = await getTask({ path: { ...path, id: first.id } });
+assert.equal(gone.response.status, 404);
+assert.equal(gone.error?.status, 404);
+
+step('a 422 read as a typed problem+json');
+const invalid = await createTask({ path, body: { title: '   ' } });
+assert.equal(invalid.response.status, 422);
+assert.equal(invalid.response.headers.get('content-type'), 'application/problem+json');
+const problem: Problem | undefined = invalid.error;
+assert.ok(problem);
+assert.equal(problem.status, 422);
+assert.ok(problem.detail.length > 0);
+assert.deepEqual(problem.errors?.[0]?.loc, ['body', 'title']);
+
+step('logout: the access token stops working at once');
+const out = await logout();
+assert.equal(out.response.status, 204);
+const after = await getCurrentUser();
+assert.equal(after.response.status, 401);
+assert.ok(refreshed.access_token); // another session, still alive
+
+console.log('generated client flows passed');
