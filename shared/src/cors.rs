@@ -22,13 +22,14 @@ pub const ALLOW_METHODS: [Method; 6] = [
 /// What a frontend sends: its token, JSON bodies, and the key that makes a create safe to retry.
 pub const ALLOW_HEADERS: [&str; 3] = ["authorization", "content-type", "idempotency-key"];
 /// What a frontend must read: a new task's address, the listing's next page and total, how long to
-/// wait after a 429 or 503, and why a token was refused.
-pub const EXPOSE_HEADERS: [&str; 5] = [
+/// wait after a 409, 429 or 503, why a token was refused, and that an answer is a replay.
+pub const EXPOSE_HEADERS: [&str; 6] = [
     "location",
     "link",
     "x-total-count",
     "retry-after",
     "www-authenticate",
+    "idempotent-replayed",
 ];
 /// How long a browser may reuse a preflight answer.
 pub const MAX_AGE: Duration = Duration::from_secs(600);

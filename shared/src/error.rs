@@ -13,6 +13,8 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Seconds a client should wait before retrying after a 503.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+/// A create holding an `Idempotency-Key` is done within a second (its statement and its answer).
+const IN_FLIGHT_RETRY_AFTER_SECS: u64 = 1;
 
 /// One field-level validation problem, shaped like FastAPI's 422 items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -51,6 +53,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request with the same `Idempotency-Key` is still running: 409 + `Retry-After`.
+    #[error("{0}")]
+    InFlight(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -103,7 +108,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::InFlight(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -175,6 +180,12 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::InFlight(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(IN_FLIGHT_RETRY_AFTER_SECS),
+                );
             }
             Self::Unavailable(_) | Self::DependencyUnavailable(_) => {
                 headers.insert(

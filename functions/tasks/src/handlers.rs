@@ -12,6 +12,7 @@ use shared::error::{ApiError, FieldError, Result};
 use shared::http::{
     is_json_media_type, parse_json, present_or_null, require_content_type, Json, LimitedBody, Query,
 };
+use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};
 use time::OffsetDateTime;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
@@ -191,26 +192,68 @@ fn parse_new(body: &NewTask) -> Result<(TaskTitle, Option<TaskDescription>)> {
     }
 }
 
-/// Creates a task for the caller.
-#[utoipa::path(post, path = "/api/{user_id}/tasks", operation_id = "createTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id")), request_body = NewTask,
+/// Creates a task for the caller. With an `Idempotency-Key`, a retry gets the first answer.
+#[utoipa::path(post, path = "/api/{user_id}/tasks", operation_id = "createTask", tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])), params(("user_id" = String, Path, description = "The caller's subject: their user id"), IdempotencyKeyParam), request_body = NewTask,
     responses(
-        (status = 201, description = "The new task", body = Task,
-         headers(("Location" = String, description = "The task's URL"))),
+        (status = 201, description = "The new task (or, for a retried `Idempotency-Key`, the first answer again)", body = Task,
+         headers(("Location" = String, description = "The task's URL"),
+                 ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 403, description = "`user_id` is not the caller's subject"),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being processed",
+         headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 422, description = "Invalid task, or an `Idempotency-Key` that is malformed or was used with a different request"),
     ))]
 pub async fn create_task(
     State(state): State<TasksState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    key: Result<IdempotencyKey, ApiError>,
     body: Result<Json<NewTask>, ApiError>,
 ) -> Result<Response> {
     let Path(user_id) = path.map_err(path_error)?;
     own_subject(&caller, &user_id)?;
+    let IdempotencyKey(key) = key?;
     let Json(body) = body?;
     let (title, description) = parse_new(&body)?;
     let completed = body.completed.unwrap_or(false);
+    let new = (&title, description.as_ref(), completed);
+    let Some(key) = key else {
+        return insert_task(&state, &caller, &user_id, new)
+            .await
+            .map(IntoResponse::into_response);
+    };
+
+    let fingerprint = idempotency::fingerprint(&[
+        title.as_str().as_bytes(),
+        &[u8::from(description.is_some()), u8::from(completed)],
+        description.as_ref().map_or(b"", |d| d.as_str().as_bytes()),
+    ]);
+    let owner = format!("{}\n{}", caller.issuer, caller.subject);
+    match idempotency::begin(&state.db, Operation::CreateTask, &owner, &key, fingerprint).await? {
+        Begun::Replay(replay) => {
+            // A stored answer is no credential: the session must still be live to hear it.
+            require_live_session(&state, &caller).await?;
+            Ok(replay.into_response())
+        }
+        Begun::Claimed(claim) => {
+            let work = insert_task(&state, &caller, &user_id, new).await;
+            let owner_id = caller.session.map(|(_, user)| user);
+            claim
+                .settle(&state.db, work.map(|answer| (answer, owner_id)))
+                .await
+        }
+    }
+}
+
+/// Inserts the task (when the caller's session is live) and gives the 201 with its `Location`.
+async fn insert_task(
+    state: &TasksState,
+    caller: &Caller,
+    user_id: &str,
+    (title, description, completed): (&TaskTitle, Option<&TaskDescription>, bool),
+) -> Result<Answer> {
     let task = one_task(
-        &state,
+        state,
         with_caller!(
             ", created as (
                 insert into tasks (issuer, user_id, owner_id, title, description, completed)
@@ -219,23 +262,38 @@ pub async fn create_task(
              )
              select caller.live, created.* from caller left join created on true"
         ),
-        &caller,
+        caller,
         &[
             (&title.as_str(), Type::TEXT),
-            (
-                &description.as_ref().map(TaskDescription::as_str),
-                Type::TEXT,
-            ),
+            (&description.map(TaskDescription::as_str), Type::TEXT),
             (&completed, Type::BOOL),
         ],
     )
     .await?;
-    let location = format!("/api/{}/tasks/{}", encode_segment(&user_id), task.id);
-    let mut response = (StatusCode::CREATED, axum::Json(task)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
+    let location = format!("/api/{}/tasks/{}", encode_segment(user_id), task.id);
+    Ok(Answer::json(StatusCode::CREATED, Some(location), &task))
+}
+
+/// 401 unless the caller's session is live (always live for stateless Better Auth callers).
+async fn require_live_session(state: &TasksState, caller: &Caller) -> Result<()> {
+    let (session, user) = caller.session.unzip();
+    let row = state
+        .db
+        .query_one(
+            with_caller!("select live from caller"),
+            &[
+                (&caller.subject, Type::TEXT),
+                (&session, Type::UUID),
+                (&user, Type::UUID),
+                (&caller.issuer, Type::TEXT),
+            ],
+        )
+        .await?;
+    if row.get::<_, bool>(0) {
+        Ok(())
+    } else {
+        Err(session_ended())
     }
-    Ok(response)
 }
 
 /// Percent-encodes one path segment (subjects from Better Auth may hold any character).

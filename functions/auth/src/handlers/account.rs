@@ -1,12 +1,13 @@
 //! Registration and the caller's own account: `/auth/register`, `/users/me`, `/welcome`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::auth::{Principal, User, USER_COLUMNS};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{present_or_null, Json, SourceIp};
+use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
@@ -41,17 +42,21 @@ pub struct RegisterBody {
     name: Option<String>,
 }
 
-/// Creates an account. The source address may register 10 accounts an hour.
-#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = "auth", request_body = RegisterBody,
+/// Creates an account. The source address may register 10 accounts an hour. With an
+/// `Idempotency-Key`, a retry (same address, name and password) gets the first answer.
+#[utoipa::path(post, path = "/auth/register", operation_id = "registerUser", tag = "auth", params(IdempotencyKeyParam), request_body = RegisterBody,
     responses(
-        (status = 201, description = "The new user", body = User,
-         headers(("Location" = String, description = "`/users/me`"))),
-        (status = 409, description = "Email already registered"),
+        (status = 201, description = "The new user (or, for a retried `Idempotency-Key`, the first answer again)", body = User,
+         headers(("Location" = String, description = "`/users/me`"),
+                 ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
+        (status = 409, description = "Email already registered, or a request with this `Idempotency-Key` is still being processed (then with `Retry-After`)"),
+        (status = 422, description = "Invalid field, or an `Idempotency-Key` that is malformed or was used with a different request"),
         (status = 429, description = "Too many registrations from this address"),
     ))]
 pub async fn register(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
+    IdempotencyKey(key): IdempotencyKey,
     Json(body): Json<RegisterBody>,
 ) -> Result<Response> {
     let mut errors = Vec::new();
@@ -68,13 +73,95 @@ pub async fn register(
     let (Some(email), Some(password)) = (email, password) else {
         unreachable!("no errors means both parsed");
     };
+    let account = NewAccount {
+        email: &email,
+        name: name.as_ref(),
+        password: &password,
+    };
+    let Some(key) = key else {
+        return create_account(&state, ip.as_deref(), &account)
+            .await
+            .map(|created| created.answer.into_response());
+    };
 
-    if let Some(ip) = &ip {
+    // Keys are scoped to the address: two clients registering different addresses never share
+    // one. The password is not in the fingerprint (see migrations/0011); a replay checks it
+    // against the argon2 hash kept with the answer instead.
+    let fingerprint = idempotency::fingerprint(&[
+        email.as_str().as_bytes(),
+        &[u8::from(name.is_some())],
+        name.as_ref().map_or("", DisplayName::as_str).as_bytes(),
+    ]);
+    match idempotency::begin(
+        &state.db,
+        Operation::RegisterUser,
+        email.key(),
+        &key,
+        fingerprint,
+    )
+    .await?
+    {
+        Begun::Replay(replay) => {
+            let verified = state
+                .hasher
+                .verify(password.expose(), replay.secret_hash.clone())
+                .await?;
+            if let Verified::Mismatch = verified {
+                // A wrong password here is a guess at someone's password: count it like a
+                // registration, so the replay is no unthrottled oracle.
+                if let Some(ip) = &ip {
+                    let key = throttle::registration_key(ip);
+                    throttle::count_attempt(&state.db, key, state.settings.registration_policy)
+                        .await?;
+                }
+                return Err(idempotency::used_for_another_request());
+            }
+            Ok(replay.into_response())
+        }
+        Begun::Claimed(claim) => match create_account(&state, ip.as_deref(), &account).await {
+            Ok(created) => Ok(claim
+                .finish(
+                    &state.db,
+                    created.answer,
+                    Some(created.user_id),
+                    Some(&created.password_hash),
+                )
+                .await),
+            Err(error) => {
+                claim.abandon(&state.db).await;
+                Err(error)
+            }
+        },
+    }
+}
+
+/// A valid registration request.
+struct NewAccount<'a> {
+    email: &'a Email,
+    name: Option<&'a DisplayName>,
+    password: &'a Password,
+}
+
+/// A registered account: the 201 to give, and what an idempotent retry needs.
+struct Created {
+    answer: Answer,
+    user_id: uuid::Uuid,
+    password_hash: String,
+}
+
+/// Counts the registration against the source address, then inserts the user and mails the link.
+async fn create_account(
+    state: &AuthState,
+    ip: Option<&str>,
+    account: &NewAccount<'_>,
+) -> Result<Created> {
+    if let Some(ip) = ip {
         let key = throttle::registration_key(ip);
         throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
     }
 
-    let hash = state.hasher.hash(password.expose()).await?;
+    let email = account.email;
+    let hash = state.hasher.hash(account.password.expose()).await?;
     // One statement: the account and its first verification link. Nobody is admin at
     // registration, not even with ADMIN_EMAIL: that waits for the link (migrations/0010).
     let (token, token_hash) = new_token();
@@ -94,7 +181,7 @@ pub async fn register(
             ),
             &[
                 (&email.as_str(), Type::TEXT),
-                (&name.as_ref().map(DisplayName::as_str), Type::TEXT),
+                (&account.name.map(DisplayName::as_str), Type::TEXT),
                 (&hash, Type::TEXT),
                 (&email.key(), Type::TEXT),
                 (&token_hash, Type::BYTEA),
@@ -105,13 +192,12 @@ pub async fn register(
         .map_err(email_taken_is_conflict)?;
     let user = User::from_row(&row);
     tracing::info!(user_id = %user.id, "user registered");
-    verify::mail_link(&state, email.as_str(), &token).await;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, "/users/me")],
-        axum::Json(user),
-    )
-        .into_response())
+    verify::mail_link(state, email.as_str(), &token).await;
+    Ok(Created {
+        user_id: user.id,
+        answer: Answer::json(StatusCode::CREATED, Some("/users/me".to_owned()), &user),
+        password_hash: hash,
+    })
 }
 
 /// SQLSTATE 23505 on the case-insensitive email index is a 409, decided by the database at insert

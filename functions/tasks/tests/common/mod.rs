@@ -90,6 +90,25 @@ impl TestApp {
         }
     }
 
+    /// A new live session (and token) for an existing user, as a new sign-in makes.
+    pub async fn user_session(&self, user_id: &str) -> User {
+        let sql = self.database.client().await;
+        let session: uuid::Uuid = sql
+            .query_one(
+                "insert into sessions (user_id, expires_at) values ($1::text::uuid, now() + interval '1 day') returning id",
+                &[&user_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let token = self.keys.issue(user_id, session, "user").unwrap();
+        User {
+            id: user_id.to_owned(),
+            session,
+            token,
+        }
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
