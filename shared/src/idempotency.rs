@@ -102,6 +102,7 @@ pub struct IdempotencyKeyParam(
     /// request still runs a 409 with `Retry-After`. Keys belong to their caller. A UUID is a good
     /// key; the Structured Field form `"..."` is the same key.
     #[param(
+        nullable = false,
         min_length = 1,
         max_length = 255,
         pattern = r"^[!-~]+$",
