@@ -63,7 +63,8 @@ impl Operation {
 /// answer as any other invalid input, with `loc: ["header", "Idempotency-Key"]`).
 ///
 /// The draft sends the key as a Structured Field string (`"8e03978e-..."`), Stripe and most clients
-/// as the bare value; both spellings are one key. A key is 1 to 255 visible ASCII characters.
+/// as the bare value; both spellings are one key. A key is 1 to 255 visible ASCII characters other
+/// than a comma.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(pub Option<String>);
 
@@ -105,7 +106,7 @@ pub struct IdempotencyKeyParam(
         nullable = false,
         min_length = 1,
         max_length = 255,
-        pattern = r"^[!-~]+$",
+        pattern = r"^[\x21-\x2B\x2D-\x7E]+$",
         example = "8e03978e-40d5-43e8-bc93-6894a57f9324"
     )]
     pub Option<String>,
@@ -131,6 +132,10 @@ fn parse_key(raw: &str) -> Result<String, ApiError> {
         return Err(invalid_key(
             "Idempotency-Key must be visible ASCII characters, without spaces",
         ));
+    }
+    // API Gateway joins repeated headers with commas: a comma means two keys were sent.
+    if key.contains(',') {
+        return Err(invalid_key("Send one Idempotency-Key header, not several"));
     }
     Ok(key.to_owned())
 }
@@ -458,6 +463,7 @@ mod tests {
         );
         for bad in [
             "",
+            "a,b",
             "\"\"",
             "with space",
             "tab\tkey",

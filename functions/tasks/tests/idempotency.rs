@@ -261,6 +261,8 @@ async fn malformed_keys_are_422_and_create_nothing() {
         vec![just_too_long.as_str()],
         vec!["a", "a"],
         vec!["a", "b"],
+        // What API Gateway makes of two headers.
+        vec!["a,b"],
     ] {
         let answer = post_with_keys(&app, &user, &keys, r#"{"title": "x"}"#).await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{keys:?}");
