@@ -28,9 +28,10 @@ PY
 )
 say "resetting $(redact "$DATABASE_URL")"
 cargo build --quiet -p shared --bin migrate
-./target/debug/migrate up >/dev/null
-./target/debug/migrate down 1000 >/dev/null
-./target/debug/migrate up >/dev/null
+migrate="${CARGO_TARGET_DIR:-target}/debug/migrate"   # a shared CARGO_TARGET_DIR is honoured
+"$migrate" up >/dev/null
+"$migrate" down 1000 >/dev/null
+"$migrate" up >/dev/null
 
 port=${PORT:-9100}
 api="http://127.0.0.1:$port"

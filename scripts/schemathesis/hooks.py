@@ -86,3 +86,11 @@ def before_call(ctx, case, **kwargs):
             value = case.body.get(field)
             if isinstance(value, str) and value.strip().lower() == EMAIL.lower():
                 case.body[field] = "someone-else@example.com"
+    # - a header value that is not ASCII (requests sends it as Latin-1 bytes, not UTF-8) is left
+    #   out: `cargo lambda watch` cannot put it in the event and answers 500 itself, or never
+    #   answers, before the function runs (the negative phase makes such Idempotency-Keys). The
+    #   function's own answer to one (422) is tested in-process (functions/tasks/tests/
+    #   idempotency.rs); API Gateway does not pass such bytes through as they are.
+    if case.headers:
+        for name in [n for n, v in case.headers.items() if not str(v).isascii()]:
+            del case.headers[name]

@@ -229,6 +229,11 @@ async fn twenty_concurrent_twins_make_exactly_one_row() {
             .filter(|a| a.status == StatusCode::CREATED)
             .collect();
         assert!(!created.is_empty(), "round {round}: somebody must win");
+        eprintln!(
+            "round {round}: {} answered 201 (1 first + replays), {} answered 409 in flight",
+            created.len(),
+            answers.len() - created.len()
+        );
         for answer in &answers {
             match answer.status {
                 StatusCode::CREATED => assert_eq!(answer.bytes, created[0].bytes),
