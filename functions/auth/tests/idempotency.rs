@@ -4,23 +4,11 @@
 
 mod common;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use common::{capture_log, from_ip, TestApp, PASSWORD};
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-struct Raw {
-    status: StatusCode,
-    headers: HeaderMap,
-    bytes: Vec<u8>,
-}
-
-impl Raw {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
+use shared::testing::{send_raw, RawAnswer};
 
 fn registration(keys: &[&str], body: &Value) -> Request<Body> {
     let mut request = Request::builder()
@@ -36,19 +24,7 @@ fn registration(keys: &[&str], body: &Value) -> Request<Body> {
     )
 }
 
-async fn send_raw(router: axum::Router, request: Request<Body>) -> Raw {
-    let response = router.oneshot(request).await.unwrap();
-    Raw {
-        status: response.status(),
-        headers: response.headers().clone(),
-        bytes: to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    }
-}
-
-async fn register(app: &TestApp, key: &str, body: &Value) -> Raw {
+async fn register(app: &TestApp, key: &str, body: &Value) -> RawAnswer {
     send_raw(app.router.clone(), registration(&[key], body)).await
 }
 
@@ -158,7 +134,7 @@ async fn twenty_concurrent_twins_make_one_account_and_no_429() {
     for racer in racers {
         answers.push(racer.await.unwrap());
     }
-    let created: Vec<&Raw> = answers
+    let created: Vec<&RawAnswer> = answers
         .iter()
         .filter(|a| a.status == StatusCode::CREATED)
         .collect();

@@ -4,24 +4,11 @@
 
 mod common;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use common::{TestApp, User};
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-/// An answer with its body exactly as sent.
-struct Raw {
-    status: StatusCode,
-    headers: HeaderMap,
-    bytes: Vec<u8>,
-}
-
-impl Raw {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
+use shared::testing::{send_raw, RawAnswer};
 
 fn request_with_keys(user: &User, keys: &[&str], body: &str) -> Request<Body> {
     let mut request = Request::builder()
@@ -35,23 +22,11 @@ fn request_with_keys(user: &User, keys: &[&str], body: &str) -> Request<Body> {
     request.body(Body::from(body.to_owned())).unwrap()
 }
 
-async fn send_raw(router: axum::Router, request: Request<Body>) -> Raw {
-    let response = router.oneshot(request).await.unwrap();
-    Raw {
-        status: response.status(),
-        headers: response.headers().clone(),
-        bytes: to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec(),
-    }
-}
-
-async fn post_with_keys(app: &TestApp, user: &User, keys: &[&str], body: &str) -> Raw {
+async fn post_with_keys(app: &TestApp, user: &User, keys: &[&str], body: &str) -> RawAnswer {
     send_raw(app.router.clone(), request_with_keys(user, keys, body)).await
 }
 
-async fn post(app: &TestApp, user: &User, key: &str, body: Value) -> Raw {
+async fn post(app: &TestApp, user: &User, key: &str, body: Value) -> RawAnswer {
     post_with_keys(app, user, &[key], &body.to_string()).await
 }
 
@@ -59,6 +34,18 @@ async fn task_count(app: &TestApp) -> i64 {
     app.sql()
         .await
         .query_one("select count(*) from tasks", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn expired_count(app: &TestApp) -> i64 {
+    app.sql()
+        .await
+        .query_one(
+            "select count(*) from idempotency_keys where expires_at <= now()",
+            &[],
+        )
         .await
         .unwrap()
         .get(0)
@@ -224,7 +211,7 @@ async fn twenty_concurrent_twins_make_exactly_one_row() {
         for racer in racers {
             answers.push(racer.await.unwrap());
         }
-        let created: Vec<&Raw> = answers
+        let created: Vec<&RawAnswer> = answers
             .iter()
             .filter(|a| a.status == StatusCode::CREATED)
             .collect();
@@ -427,28 +414,13 @@ async fn keys_expire_after_24_hours_and_claims_sweep_expired_rows() {
     assert_eq!(after.status, StatusCode::CREATED);
     assert_ne!(after.json()["id"], first.json()["id"]);
     assert_eq!(task_count(&app).await, 2);
-    let stale: i64 = sql
-        .query_one(
-            "select count(*) from idempotency_keys where expires_at <= now()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let stale = expired_count(&app).await;
     assert_eq!(stale, 20 - 8, "each claim sweeps 8 expired rows");
     for n in 0..2 {
         let created = post(&app, &user, &format!("sweep-{n}"), json!({"title": "x"})).await;
         assert_eq!(created.status, StatusCode::CREATED);
     }
-    let stale: i64 = sql
-        .query_one(
-            "select count(*) from idempotency_keys where expires_at <= now()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stale, 0);
+    assert_eq!(expired_count(&app).await, 0);
 }
 
 #[tokio::test]
