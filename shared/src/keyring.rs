@@ -144,6 +144,17 @@ pub async fn rotate_in_secrets_manager(
     Ok(Some(ring.signing_kid()?))
 }
 
+/// For the deploy-time custom resource: creates the ring in the two secrets unless they hold one
+/// already (never rotates). The new signing key's `kid`, or `None` when there was a ring.
+pub async fn ensure_in_secrets_manager(
+    private_arn: &str,
+    public_arn: &str,
+) -> anyhow::Result<Option<String>> {
+    let sdk = crate::aws::sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    rotate_in_secrets_manager(&client, private_arn, public_arn, true).await
+}
+
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> anyhow::Result<String> {
     match client.get_secret_value().secret_id(arn).send().await {
         Ok(output) => Ok(output.secret_string().unwrap_or_default().to_owned()),
