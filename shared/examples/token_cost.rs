@@ -17,6 +17,9 @@ use shared::config::{JwtConfig, Source};
 use shared::keyring::KeyRing;
 use uuid::Uuid;
 
+/// One measured operation: its name and one repetition of it.
+type Op = (&'static str, Box<dyn Fn()>);
+
 fn keys(pairs: Vec<(String, String)>) -> (TokenKeys, TokenKeys) {
     let vars: HashMap<String, String> = pairs.into_iter().collect();
     let config = JwtConfig::from_source(&Source::new(&vars)).expect("a configuration");
@@ -31,25 +34,37 @@ fn main() {
     let ring = KeyRing::generate();
     let eddsa = keys(ring.signer_vars());
     let (user, session) = (Uuid::new_v4().to_string(), Uuid::new_v4());
-    let ops: [(&str, Box<dyn Fn()>); 4] = {
+    let ops: [Op; 4] = {
         let (hs_sign, hs_verify) = (hs256.0.clone(), hs256.1.clone());
         let (ed_sign, ed_verify) = (eddsa.0.clone(), eddsa.1.clone());
         let hs_token = hs256.0.issue(&user, session, "user").unwrap();
         let ed_token = eddsa.0.issue(&user, session, "user").unwrap();
         let (u1, u2) = (user.clone(), user.clone());
         [
-            ("hs256-sign", Box::new(move || {
-                black_box(hs_sign.issue(black_box(&u1), session, "user").unwrap());
-            })),
-            ("hs256-verify", Box::new(move || {
-                black_box(hs_verify.verify(black_box(&hs_token)).unwrap());
-            })),
-            ("eddsa-sign", Box::new(move || {
-                black_box(ed_sign.issue(black_box(&u2), session, "user").unwrap());
-            })),
-            ("eddsa-verify", Box::new(move || {
-                black_box(ed_verify.verify(black_box(&ed_token)).unwrap());
-            })),
+            (
+                "hs256-sign",
+                Box::new(move || {
+                    black_box(hs_sign.issue(black_box(&u1), session, "user").unwrap());
+                }),
+            ),
+            (
+                "hs256-verify",
+                Box::new(move || {
+                    black_box(hs_verify.verify(black_box(&hs_token)).unwrap());
+                }),
+            ),
+            (
+                "eddsa-sign",
+                Box::new(move || {
+                    black_box(ed_sign.issue(black_box(&u2), session, "user").unwrap());
+                }),
+            ),
+            (
+                "eddsa-verify",
+                Box::new(move || {
+                    black_box(ed_verify.verify(black_box(&ed_token)).unwrap());
+                }),
+            ),
         ]
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,7 +76,11 @@ fn main() {
         }
         return;
     }
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!("access token cost ({profile} build), median of 5 batches:");
     let batch = if cfg!(debug_assertions) { 200 } else { 5_000 };
     let mut medians = HashMap::new();

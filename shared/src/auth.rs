@@ -140,7 +140,10 @@ impl TokenKeys {
                     tracing::error!(%error, "JWT_PUBLIC_KEYS");
                 }
                 for jwk in crate::jwks::public_jwks(document).unwrap_or_default() {
-                    if !published.iter().any(|p| p.common.key_id == jwk.common.key_id) {
+                    if !published
+                        .iter()
+                        .any(|p| p.common.key_id == jwk.common.key_id)
+                    {
                         published.push(jwk);
                     }
                 }
@@ -471,9 +474,15 @@ mod tests {
         let token = signer.issue("user-1", Uuid::new_v4(), "user").unwrap();
         let header = crate::jwt::precheck(&token, unix_now()).unwrap();
         assert_eq!(header.alg, "EdDSA");
-        assert_eq!(header.kid.as_deref(), Some(ring.signing_kid().unwrap().as_str()));
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(ring.signing_kid().unwrap().as_str())
+        );
         assert_eq!(verifier.verify(&token).unwrap().sub, "user-1");
-        assert!(verifier.issue("user-1", Uuid::new_v4(), "user").is_err(), "a verifier cannot sign");
+        assert!(
+            verifier.issue("user-1", Uuid::new_v4(), "user").is_err(),
+            "a verifier cannot sign"
+        );
         // Even handed the private key, the verifier's constructor does not take it.
         let verifier = TokenKeys::verifier(&eddsa(&ring.signer_vars()));
         assert!(verifier.issue("user-1", Uuid::new_v4(), "user").is_err());
@@ -486,7 +495,9 @@ mod tests {
         let mut vars = ring.verifier_vars();
         vars.push(("JWT_PREVIOUS_SECRET".into(), SECRET.into()));
         let verifier = TokenKeys::verifier(&eddsa(&vars));
-        let public = crate::jwks::Ed25519Key::from_pem(&ring.private.signing).unwrap().public;
+        let public = crate::jwks::Ed25519Key::from_pem(&ring.private.signing)
+            .unwrap()
+            .public;
         let jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) = &public.algorithm else {
             unreachable!()
         };
@@ -504,7 +515,10 @@ mod tests {
         // The classic confusion: HS256 keyed with the public key, under the public key's kid.
         for secret in [okp.x.as_bytes().to_vec(), public_x_bytes(&okp.x)] {
             let forged = hmac(json!({"alg": "HS256", "kid": kid}), &secret);
-            assert!(verifier.verify(&forged).is_err(), "HS256 under an Ed25519 kid verified");
+            assert!(
+                verifier.verify(&forged).is_err(),
+                "HS256 under an Ed25519 kid verified"
+            );
         }
         // An EdDSA token under the HS256 secret's kid.
         let other = crate::keyring::KeyRing::generate();
@@ -512,23 +526,37 @@ mod tests {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(secret_kid(SECRET.as_bytes()));
         let forged = jsonwebtoken::encode(&header, &valid_claims(), &other_key.encoding).unwrap();
-        assert!(verifier.verify(&forged).is_err(), "EdDSA under an HS256 kid verified");
+        assert!(
+            verifier.verify(&forged).is_err(),
+            "EdDSA under an HS256 kid verified"
+        );
         // Another Ed25519 key under our kid; and an unknown kid.
         header.kid = Some(kid.clone());
         let forged = jsonwebtoken::encode(&header, &valid_claims(), &other_key.encoding).unwrap();
-        assert!(verifier.verify(&forged).is_err(), "a stranger's key under our kid verified");
+        assert!(
+            verifier.verify(&forged).is_err(),
+            "a stranger's key under our kid verified"
+        );
         header.kid = Some(other_key.kid().to_owned());
         let unknown = jsonwebtoken::encode(&header, &valid_claims(), &other_key.encoding).unwrap();
-        assert_eq!(verifier.verify(&unknown).unwrap_err().to_string(), "Invalid token");
+        assert_eq!(
+            verifier.verify(&unknown).unwrap_err().to_string(),
+            "Invalid token"
+        );
         // The previous HS256 secret still verifies its own tokens (with and without kid).
         assert!(verifier.verify(&sign(valid_claims(), SECRET)).is_ok());
-        let named = hmac(json!({"alg": "HS256", "kid": secret_kid(SECRET.as_bytes())}), SECRET.as_bytes());
+        let named = hmac(
+            json!({"alg": "HS256", "kid": secret_kid(SECRET.as_bytes())}),
+            SECRET.as_bytes(),
+        );
         assert!(verifier.verify(&named).is_ok());
     }
 
     fn public_x_bytes(x: &str) -> Vec<u8> {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(x).unwrap()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(x)
+            .unwrap()
     }
 
     #[test]
@@ -550,14 +578,24 @@ mod tests {
             better_auth_secret: None,
         };
         let rotated = TokenKeys::new(&config(Some(SECRET)));
-        assert!(rotated.verify(&old_token).is_ok(), "a token of the previous secret");
+        assert!(
+            rotated.verify(&old_token).is_ok(),
+            "a token of the previous secret"
+        );
         let new_token = rotated.issue("user-1", Uuid::new_v4(), "user").unwrap();
         assert_eq!(kid_of(&new_token), Some(secret_kid(NEW.as_bytes())));
         assert!(rotated.verify(&new_token).is_ok());
         let grace_over = TokenKeys::new(&config(None));
-        assert!(grace_over.verify(&old_token).is_err(), "the removed secret still verifies");
+        assert!(
+            grace_over.verify(&old_token).is_err(),
+            "the removed secret still verifies"
+        );
         assert!(grace_over.verify(&new_token).is_ok());
-        assert_eq!(rotated.jwks_document(), r#"{"keys":[]}"#, "no secret is published");
+        assert_eq!(
+            rotated.jwks_document(),
+            r#"{"keys":[]}"#,
+            "no secret is published"
+        );
     }
 
     #[test]

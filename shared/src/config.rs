@@ -207,11 +207,12 @@ impl JwtConfig {
                 let public_keys = source
                     .first(&["JWT_PUBLIC_KEYS"])
                     .map(|document| {
-                        let keys = crate::jwks::public_jwks(document)
-                            .map_err(|error| ConfigError::Invalid {
+                        let keys = crate::jwks::public_jwks(document).map_err(|error| {
+                            ConfigError::Invalid {
                                 name: "JWT_PUBLIC_KEYS",
                                 reason: error.to_string(),
-                            })?;
+                            }
+                        })?;
                         if keys.is_empty() {
                             return Err(ConfigError::Invalid {
                                 name: "JWT_PUBLIC_KEYS",
@@ -562,9 +563,15 @@ mod tests {
             Err(ConfigError::Missing("JWT_SIGNING_KEY"))
         );
         for (name, value) in [
-            ("JWT_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"),
+            (
+                "JWT_SIGNING_KEY",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+            ),
             ("JWT_PUBLIC_KEYS", r#"{"keys":[]}"#),
-            ("JWT_PUBLIC_KEYS", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+            (
+                "JWT_PUBLIC_KEYS",
+                r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+            ),
             ("JWT_PUBLIC_KEYS", "[]"),
         ] {
             let err = read(&[("JWT_ALGORITHM", "EdDSA"), (name, value)]).unwrap_err();
@@ -574,7 +581,10 @@ mod tests {
             );
         }
         let err = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)]);
-        assert!(!format!("{err:?}").contains(pem.lines().nth(1).unwrap()), "the key must not be printed");
+        assert!(
+            !format!("{err:?}").contains(pem.lines().nth(1).unwrap()),
+            "the key must not be printed"
+        );
         assert!(read(&[("JWT_ALGORITHM", "RS256"), ("JWT_SECRET", GOOD_SECRET)]).is_err());
     }
 

@@ -333,7 +333,8 @@ mod tests {
     #[test]
     fn republished_keys_are_public_only() {
         let key = Ed25519Key::from_pem(&Ed25519Key::generate_pem()).unwrap();
-        let doc = serde_json::json!({"keys": [key.public, {"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]});
+        let doc =
+            serde_json::json!({"keys": [key.public, {"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]});
         let keys = public_jwks(&doc.to_string()).unwrap();
         assert_eq!(keys, vec![key.public.clone()]);
         assert!(!document(&keys).contains("\"d\""));

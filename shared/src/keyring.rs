@@ -64,7 +64,9 @@ impl KeyRing {
 
     /// The `kid` new tokens carry with this ring.
     pub fn signing_kid(&self) -> anyhow::Result<String> {
-        Ok(Ed25519Key::from_pem(&self.private.signing)?.kid().to_owned())
+        Ok(Ed25519Key::from_pem(&self.private.signing)?
+            .kid()
+            .to_owned())
     }
 
     /// The configuration of the function that signs (auth), as variables.
@@ -90,7 +92,8 @@ impl KeyRing {
             return Ok(None);
         };
         Ed25519Key::from_pem(&private.signing).context("JWT_SIGNING_KEY in the private secret")?;
-        Ed25519Key::from_pem(&private.next).context("JWT_NEXT_SIGNING_KEY in the private secret")?;
+        Ed25519Key::from_pem(&private.next)
+            .context("JWT_NEXT_SIGNING_KEY in the private secret")?;
         let public: PublicKeys = serde_json::from_str(public)
             .map_err(|_| anyhow!("the public secret is not {{\"JWT_PUBLIC_KEYS\": \"<JWKS>\"}}"))?;
         Ok(Some(Self { private, public }))
@@ -144,17 +147,6 @@ pub async fn rotate_in_secrets_manager(
     Ok(Some(ring.signing_kid()?))
 }
 
-/// For the deploy-time custom resource: creates the ring in the two secrets unless they hold one
-/// already (never rotates). The new signing key's `kid`, or `None` when there was a ring.
-pub async fn ensure_in_secrets_manager(
-    private_arn: &str,
-    public_arn: &str,
-) -> anyhow::Result<Option<String>> {
-    let sdk = crate::aws::sdk_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    rotate_in_secrets_manager(&client, private_arn, public_arn, true).await
-}
-
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, arn: &str) -> anyhow::Result<String> {
     match client.get_secret_value().secret_id(arn).send().await {
         Ok(output) => Ok(output.secret_string().unwrap_or_default().to_owned()),
@@ -182,18 +174,33 @@ mod tests {
         let first = KeyRing::generate();
         let (k1, k2) = (
             first.signing_kid().unwrap(),
-            Ed25519Key::from_pem(&first.private.next).unwrap().kid().to_owned(),
+            Ed25519Key::from_pem(&first.private.next)
+                .unwrap()
+                .kid()
+                .to_owned(),
         );
         assert_eq!(kids(&first.public.jwks), [k1.clone(), k2.clone()]);
         let second = first.rotate().unwrap();
         assert_eq!(second.signing_kid().unwrap(), k2);
-        let k3 = Ed25519Key::from_pem(&second.private.next).unwrap().kid().to_owned();
-        assert_eq!(kids(&second.public.jwks), [k2.clone(), k3.clone(), k1.clone()]);
+        let k3 = Ed25519Key::from_pem(&second.private.next)
+            .unwrap()
+            .kid()
+            .to_owned();
+        assert_eq!(
+            kids(&second.public.jwks),
+            [k2.clone(), k3.clone(), k1.clone()]
+        );
         let third = second.rotate().unwrap();
         assert_eq!(third.signing_kid().unwrap(), k3);
         let published = kids(&third.public.jwks);
-        assert!(!published.contains(&k1) && published.contains(&k2), "{published:?}");
-        assert!(!third.public.jwks.contains("\"d\""), "no private part is published");
+        assert!(
+            !published.contains(&k1) && published.contains(&k2),
+            "{published:?}"
+        );
+        assert!(
+            !third.public.jwks.contains("\"d\""),
+            "no private part is published"
+        );
     }
 
     #[test]

@@ -355,6 +355,19 @@ impl Moto {
     }
 }
 
+/// The string value of a secret (tests only: panics on any failure).
+pub async fn secret_string(client: &aws_sdk_secretsmanager::Client, arn: &str) -> String {
+    client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("the secret")
+        .secret_string()
+        .expect("a string secret")
+        .to_owned()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

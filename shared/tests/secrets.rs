@@ -93,20 +93,6 @@ async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let private = create_secret(&client, "jwt-signing-keys", "{}").await;
     let public = create_secret(&client, "jwt-public-keys", "{}").await;
-    let read = |arn: String| {
-        let client = client.clone();
-        async move {
-            client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .unwrap()
-                .secret_string()
-                .unwrap()
-                .to_owned()
-        }
-    };
     let first = rotate_in_secrets_manager(&client, &private, &public, true)
         .await
         .unwrap()
@@ -118,9 +104,12 @@ async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
             .is_none(),
         "the deploy-time creation never replaces a ring"
     );
-    let ring = KeyRing::from_secrets(&read(private.clone()).await, &read(public.clone()).await)
-        .unwrap()
-        .unwrap();
+    let ring = KeyRing::from_secrets(
+        &shared::testing::secret_string(&client, &private).await,
+        &shared::testing::secret_string(&client, &public).await,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(ring.signing_kid().unwrap(), first);
     let second = rotate_in_secrets_manager(&client, &private, &public, false)
         .await
@@ -138,7 +127,10 @@ async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
     let jwt = shared::config::JwtConfig::from_source(&shared::config::Source::new(&vars)).unwrap();
     assert_eq!(jwt.signing_key.unwrap().kid(), second);
     let published = jwt.public_keys.unwrap();
-    assert!(published.contains(&first) && published.contains(&second), "{published}");
+    assert!(
+        published.contains(&first) && published.contains(&second),
+        "{published}"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +145,10 @@ async fn a_missing_secret_among_several_names_its_variable() {
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf".to_owned(),
         ),
     ]);
-    let message = format!("{:#}", resolve_secrets(&mut vars, &client).await.unwrap_err());
+    let message = format!(
+        "{:#}",
+        resolve_secrets(&mut vars, &client).await.unwrap_err()
+    );
     assert!(message.contains("JWT_PUBLIC_KEYS"), "{message}");
     assert!(message.contains("ResourceNotFoundException"), "{message}");
 }

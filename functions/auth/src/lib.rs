@@ -218,7 +218,10 @@ pub fn app(state: AuthState) -> Router {
             )
             .route("/welcome", get(account::welcome))
             .route("/.well-known/jwks.json", get(keys::jwks))
-            .route("/.well-known/openid-configuration", get(keys::openid_configuration))
+            .route(
+                "/.well-known/openid-configuration",
+                get(keys::openid_configuration),
+            )
             .route("/users", get(admin::list_users))
             .route("/users/{id}", patch(admin::update_user))
             .with_state(state),

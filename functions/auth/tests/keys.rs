@@ -47,7 +47,11 @@ fn tasks_with(app: &TestApp, pairs: &[(String, String)]) -> axum::Router {
     tasks::app(tasks::TasksState::new(app.database.pool(), &jwt, None).unwrap())
 }
 
-async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (StatusCode, Value, http::HeaderMap) {
+async fn get(
+    router: &axum::Router,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value, http::HeaderMap) {
     let mut request = Request::get(path).header("host", "localhost:9000");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -59,13 +63,19 @@ async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (StatusC
         .unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
     let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), headers)
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    )
 }
 
 async fn login(router: &axum::Router, email: &str) -> String {
     let request = Request::post("/auth/login")
         .header("content-type", "application/json")
-        .body(Body::from(json!({"email": email, "password": PASSWORD}).to_string()))
+        .body(Body::from(
+            json!({"email": email, "password": PASSWORD}).to_string(),
+        ))
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -84,9 +94,16 @@ fn kid(token: &str) -> String {
 }
 
 /// `/users/me` on auth and the task list on tasks, with `token`: both statuses.
-async fn both(auth: &axum::Router, tasks: &axum::Router, token: &str, user_id: &str) -> (StatusCode, StatusCode) {
+async fn both(
+    auth: &axum::Router,
+    tasks: &axum::Router,
+    token: &str,
+    user_id: &str,
+) -> (StatusCode, StatusCode) {
     let me = get(auth, "/users/me", Some(token)).await.0;
-    let list = get(tasks, &format!("/api/{user_id}/tasks"), Some(token)).await.0;
+    let list = get(tasks, &format!("/api/{user_id}/tasks"), Some(token))
+        .await
+        .0;
     (me, list)
 }
 
@@ -106,22 +123,45 @@ async fn the_jwks_and_discovery_documents_publish_public_keys_only() {
         assert_eq!(key["crv"], "Ed25519");
         assert_eq!(key["alg"], "EdDSA");
         assert_eq!(key["use"], "sig");
-        assert!(key.get("d").is_none(), "a private part was published: {key}");
+        assert!(
+            key.get("d").is_none(),
+            "a private part was published: {key}"
+        );
     }
     assert_eq!(keys[0]["kid"], ring.signing_kid().unwrap());
 
     let (status, discovery, headers) = get(&auth, "/.well-known/openid-configuration", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["cache-control"].to_str().unwrap().starts_with("public"));
+    assert!(headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("public"));
     assert_eq!(discovery["issuer"], "tasks-api");
-    assert_eq!(discovery["jwks_uri"], "http://localhost:9000/.well-known/jwks.json");
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["EdDSA"]));
+    assert_eq!(
+        discovery["jwks_uri"],
+        "http://localhost:9000/.well-known/jwks.json"
+    );
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
 
     // An issuer that is a URL (as in AWS) is the base of both documents.
     let mut pairs = ring.signer_vars();
-    pairs.push(("JWT_ISSUER".into(), "https://abc123.execute-api.eu-west-1.amazonaws.com".into()));
-    let (_, discovery, _) = get(&auth_with(&app, &pairs), "/.well-known/openid-configuration", None).await;
-    assert_eq!(discovery["issuer"], "https://abc123.execute-api.eu-west-1.amazonaws.com");
+    pairs.push((
+        "JWT_ISSUER".into(),
+        "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
+    ));
+    let (_, discovery, _) = get(
+        &auth_with(&app, &pairs),
+        "/.well-known/openid-configuration",
+        None,
+    )
+    .await;
+    assert_eq!(
+        discovery["issuer"],
+        "https://abc123.execute-api.eu-west-1.amazonaws.com"
+    );
     assert_eq!(
         discovery["jwks_uri"],
         "https://abc123.execute-api.eu-west-1.amazonaws.com/.well-known/jwks.json"
@@ -197,7 +237,10 @@ async fn a_rotation_keeps_tokens_alive_and_a_retired_key_stops_verifying() {
     let (_, _, user_id) = app.signed_up("ada@example.com").await;
     let before = login(&auth, "ada@example.com").await;
     assert_eq!(kid(&before), first.signing_kid().unwrap());
-    assert_eq!(both(&auth, &tasks, &before, &user_id).await, (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        both(&auth, &tasks, &before, &user_id).await,
+        (StatusCode::OK, StatusCode::OK)
+    );
 
     // The next key was published with the first ring: a tasks function that has not picked up
     // the rotation yet already accepts what the rotated auth function signs.
@@ -206,7 +249,12 @@ async fn a_rotation_keeps_tokens_alive_and_a_retired_key_stops_verifying() {
     let after = login(&rotated_auth, "ada@example.com").await;
     assert_eq!(kid(&after), second.signing_kid().unwrap());
     assert_ne!(kid(&after), kid(&before));
-    assert_eq!(get(&tasks, &format!("/api/{user_id}/tasks"), Some(&after)).await.0, StatusCode::OK);
+    assert_eq!(
+        get(&tasks, &format!("/api/{user_id}/tasks"), Some(&after))
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     // After the rotation, tokens from before it keep working everywhere.
     let rotated_tasks = tasks_with(&app, &second.verifier_vars());
@@ -219,14 +267,25 @@ async fn a_rotation_keeps_tokens_alive_and_a_retired_key_stops_verifying() {
 
     // One more rotation retires the first key: its tokens stop verifying, later ones do not.
     let third = second.rotate().unwrap();
-    let (auth, tasks) = (auth_with(&app, &third.signer_vars()), tasks_with(&app, &third.verifier_vars()));
+    let (auth, tasks) = (
+        auth_with(&app, &third.signer_vars()),
+        tasks_with(&app, &third.verifier_vars()),
+    );
     assert_eq!(
         both(&auth, &tasks, &before, &user_id).await,
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
     );
-    assert_eq!(both(&auth, &tasks, &after, &user_id).await, (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        both(&auth, &tasks, &after, &user_id).await,
+        (StatusCode::OK, StatusCode::OK)
+    );
     let (_, jwks, _) = get(&auth, "/.well-known/jwks.json", None).await;
-    let published: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert!(!published.contains(&kid(&before).as_str()), "{published:?}");
     assert!(published.contains(&kid(&after).as_str()), "{published:?}");
 }
@@ -248,11 +307,20 @@ async fn an_hs256_rotation_keeps_the_previous_secret_for_a_grace_period() {
     assert_ne!(kid(&after), kid(&before));
     assert_eq!(kid(&after), shared::auth::secret_kid(NEW.as_bytes()));
     for token in [&before, &after] {
-        assert_eq!(get(&rotated, "/users/me", Some(token)).await.0, StatusCode::OK);
+        assert_eq!(
+            get(&rotated, "/users/me", Some(token)).await.0,
+            StatusCode::OK
+        );
     }
     let grace_over = auth_with(&app, &pairs(NEW, None));
-    assert_eq!(get(&grace_over, "/users/me", Some(&before)).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(get(&grace_over, "/users/me", Some(&after)).await.0, StatusCode::OK);
+    assert_eq!(
+        get(&grace_over, "/users/me", Some(&before)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&grace_over, "/users/me", Some(&after)).await.0,
+        StatusCode::OK
+    );
     let _ = user_id;
 }
 
@@ -266,13 +334,23 @@ async fn moving_from_hs256_to_eddsa_keeps_the_old_tokens_with_the_previous_secre
     let mut signer = ring.signer_vars();
     signer.push(("JWT_PREVIOUS_SECRET".into(), common::SECRET.into()));
     let auth = auth_with(&app, &signer);
-    assert_eq!(get(&auth, "/users/me", Some(&before)).await.0, StatusCode::OK);
+    assert_eq!(
+        get(&auth, "/users/me", Some(&before)).await.0,
+        StatusCode::OK
+    );
     let after = login(&auth, "ada@example.com").await;
     assert_eq!(kid(&after), ring.signing_kid().unwrap());
     let tasks = tasks_with(&app, &ring.verifier_vars());
-    assert_eq!(get(&tasks, &format!("/api/{user_id}/tasks"), Some(&after)).await.0, StatusCode::OK);
     assert_eq!(
-        get(&tasks, &format!("/api/{user_id}/tasks"), Some(&before)).await.0,
+        get(&tasks, &format!("/api/{user_id}/tasks"), Some(&after))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&tasks, &format!("/api/{user_id}/tasks"), Some(&before))
+            .await
+            .0,
         StatusCode::UNAUTHORIZED,
         "without the previous secret, the tasks function takes no HS256 token"
     );

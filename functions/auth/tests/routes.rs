@@ -35,8 +35,7 @@ async fn every_auth_route_is_served() {
             "application/problem+json"
         };
         assert_eq!(
-            answer.headers["content-type"],
-            expected,
+            answer.headers["content-type"], expected,
             "{} {path}",
             route.method
         );

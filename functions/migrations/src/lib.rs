@@ -47,7 +47,10 @@ pub const JWT_KEYS_PHYSICAL_ID: &str = "jwt-keys";
 /// `Custom::JwtKeys`: on the first deploy, the EdDSA key ring in its two secrets (generated here,
 /// so no private key ever passes through a template, a parameter or a laptop); afterwards nothing
 /// (rotation is `scripts/rotate-jwt-keys.sh`). Deleting the stack deletes the secrets with it.
-pub async fn handle_jwt_keys(request: &CustomResourceRequest) -> CustomResourceResponse {
+pub async fn handle_jwt_keys(
+    request: &CustomResourceRequest,
+    client: &aws_sdk_secretsmanager::Client,
+) -> CustomResourceResponse {
     let properties = &request.resource_properties;
     let outcome = match (
         request.request_type.as_str(),
@@ -56,7 +59,7 @@ pub async fn handle_jwt_keys(request: &CustomResourceRequest) -> CustomResourceR
     ) {
         ("Delete", _, _) => Ok("nothing to do".to_owned()),
         ("Create" | "Update", Some(private), Some(public)) => {
-            match shared::keyring::ensure_in_secrets_manager(private, public).await {
+            match shared::keyring::rotate_in_secrets_manager(client, private, public, true).await {
                 Ok(Some(kid)) => Ok(format!("created the key ring; signing kid {kid}")),
                 Ok(None) => Ok("the key ring exists".to_owned()),
                 Err(error) => Err(format!("{error:#}")),
@@ -77,17 +80,34 @@ pub async fn handle_jwt_keys(request: &CustomResourceRequest) -> CustomResourceR
             ("FAILED", truncate(&reason, 3500))
         }
     };
+    answer(
+        request,
+        status,
+        reason,
+        JWT_KEYS_PHYSICAL_ID,
+        HashMap::new(),
+    )
+}
+
+/// The answer to `request`, keeping its physical id (or giving `default_id` on create).
+fn answer(
+    request: &CustomResourceRequest,
+    status: &str,
+    reason: String,
+    default_id: &str,
+    data: HashMap<String, String>,
+) -> CustomResourceResponse {
     CustomResourceResponse {
         status: status.to_owned(),
         reason,
         physical_resource_id: request
             .physical_resource_id
             .clone()
-            .unwrap_or_else(|| JWT_KEYS_PHYSICAL_ID.to_owned()),
+            .unwrap_or_else(|| default_id.to_owned()),
         stack_id: request.stack_id.clone(),
         request_id: request.request_id.clone(),
         logical_resource_id: request.logical_resource_id.clone(),
-        data: HashMap::new(),
+        data,
     }
 }
 
@@ -146,18 +166,13 @@ pub async fn handle(
         }
     };
     let applied: Vec<String> = applied.iter().map(|v| format!("{v:04}")).collect();
-    CustomResourceResponse {
-        status: status.to_owned(),
+    answer(
+        request,
+        status,
         reason,
-        physical_resource_id: request
-            .physical_resource_id
-            .clone()
-            .unwrap_or_else(|| PHYSICAL_ID.to_owned()),
-        stack_id: request.stack_id.clone(),
-        request_id: request.request_id.clone(),
-        logical_resource_id: request.logical_resource_id.clone(),
-        data: HashMap::from([("Applied".to_owned(), applied.join(","))]),
-    }
+        PHYSICAL_ID,
+        HashMap::from([("Applied".to_owned(), applied.join(","))]),
+    )
 }
 
 async fn apply(url: &str) -> anyhow::Result<Vec<i64>> {

@@ -30,7 +30,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .saturating_sub(Duration::from_secs(10))
                 .max(Duration::from_secs(1));
             let response = if event.payload.resource_type == "Custom::JwtKeys" {
-                handle_jwt_keys(&event.payload).await
+                let sdk = shared::aws::sdk_config().await;
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                handle_jwt_keys(&event.payload, &client).await
             } else {
                 handle(&event.payload, target, limit).await
             };
