@@ -78,6 +78,15 @@ impl KeyRing {
         ]
     }
 
+    /// The signer's variables as `.env` lines: one line each, the PEM's newlines as `\n` (read
+    /// back by [`Ed25519Key::from_pem`]), single quotes keeping the JWKS's double quotes.
+    pub fn dotenv_lines(&self) -> String {
+        self.signer_vars()
+            .into_iter()
+            .map(|(name, value)| format!("{name}='{}'\n", value.trim_end().replace('\n', "\\n")))
+            .collect()
+    }
+
     /// The configuration of a function that only verifies (tasks): no private key.
     pub fn verifier_vars(&self) -> Vec<(String, String)> {
         vec![
@@ -201,6 +210,21 @@ mod tests {
             !third.public.jwks.contains("\"d\""),
             "no private part is published"
         );
+    }
+
+    #[test]
+    fn the_dotenv_lines_read_back_as_the_same_configuration() {
+        let ring = KeyRing::generate();
+        let lines = ring.dotenv_lines();
+        assert_eq!(lines.lines().count(), 3, "{lines}");
+        let vars: std::collections::HashMap<String, String> =
+            dotenvy::from_read_iter(lines.as_bytes())
+                .map(|item| item.unwrap())
+                .collect();
+        let config =
+            crate::config::JwtConfig::from_source(&crate::config::Source::new(&vars)).unwrap();
+        assert_eq!(config.signing_key.unwrap().kid(), ring.signing_kid().unwrap());
+        assert_eq!(config.public_keys.unwrap(), ring.public.jwks);
     }
 
     #[test]

@@ -17,12 +17,7 @@ async fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["env"] => {
-            let ring = KeyRing::generate();
-            for (name, value) in ring.signer_vars() {
-                // One line each: the PEM's newlines as `\n`, read back by the functions; single
-                // quotes keep the JWKS's double quotes.
-                println!("{name}='{}'", value.trim_end().replace('\n', "\\n"));
-            }
+            print!("{}", KeyRing::generate().dotenv_lines());
             Ok(())
         }
         ["rotate", private, public] => {
