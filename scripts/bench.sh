@@ -152,6 +152,14 @@ PY
     done
 done
 
+say "cold start with Secrets Manager (moto on 127.0.0.1), EdDSA configuration: secrets one by one vs one BatchGetSecretValue (n=$cold_n)"
+for function in health auth tasks; do
+    DATABASE_URL=$database_url JWT_SECRET=$jwt_secret DB_WARMUP=true PATH="$VENV/bin:$PATH" \
+        "$VENV/bin/python" scripts/coldstart.py "target/release/$function" \
+        --event "$work/$function-event.json" -n "$cold_n" --secrets-manager --eddsa \
+        | sed 's/^/    /' | tee -a "$work/coldstart-secrets.txt" >&2
+done
+
 elapsed=$(( $(date +%s) - started ))
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)

@@ -30,6 +30,15 @@ CORS_ORIGINS=http://localhost:3000
 ENV
 fi
 
+# EdDSA, as the template defaults to: the private key signs in the auth function, the public keys
+# (JWKS) verify everywhere. Added once; an older .env gets it too (JWT_ALGORITHM=HS256 there, or
+# deleting the three lines, goes back to the shared secret).
+if ! grep -q '^JWT_SIGNING_KEY=' .env; then
+    say "adding a new Ed25519 key pair to .env (JWT_ALGORITHM=EdDSA)"
+    keys=$(cargo run --quiet -p shared --bin jwt-keys -- env) || die "generating the key pair failed"
+    printf '# Written by scripts/dev.sh: the signing key and its JWKS (cargo run -p shared --bin jwt-keys -- env).\n%s\n' "$keys" >> .env
+fi
+
 say "migrating $(redact "$database_url")"
 DATABASE_URL=$database_url cargo run --quiet -p shared --bin migrate -- up
 

@@ -22,6 +22,18 @@ else
     cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
 
+# The auth and tasks suites once more with EdDSA access tokens (shared::testing reads the switch:
+# the auth function signs with an Ed25519 key, the tasks function holds its public key only).
+# Same binaries, nothing to build; about 1.5 minutes. Only for a full run (no arguments).
+if [ $# -eq 0 ]; then
+    say "the auth and tasks suites again with TEST_JWT_ALGORITHM=EdDSA"
+    if cargo nextest --version >/dev/null 2>&1; then
+        TEST_JWT_ALGORITHM=EdDSA cargo nextest run -p auth -p tasks --no-fail-fast || status=$?
+    else
+        TEST_JWT_ALGORITHM=EdDSA cargo test -p auth -p tasks --no-fail-fast || status=$?
+    fi
+fi
+
 # The browser test (shared/tests/frontend.rs) keeps a screenshot of each page it saw.
 if compgen -G "$LOCAL/screenshots/*.png" >/dev/null; then
     say "screenshots of the browser test:"

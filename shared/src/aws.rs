@@ -15,6 +15,10 @@ pub const SECRET_SOURCES: &[(&str, &str)] = &[
     ("DATABASE_URL_SECRET_ARN", "DATABASE_URL"),
     ("DATABASE_DIRECT_URL_SECRET_ARN", "DATABASE_DIRECT_URL"),
     ("JWT_SECRET_ARN", "JWT_SECRET"),
+    ("JWT_PREVIOUS_SECRET_ARN", "JWT_PREVIOUS_SECRET"),
+    // EdDSA: the private key (the auth function only) and the public keys (every verifier).
+    ("JWT_SIGNING_KEY_ARN", "JWT_SIGNING_KEY"),
+    ("JWT_PUBLIC_KEYS_ARN", "JWT_PUBLIC_KEYS"),
     ("BETTER_AUTH_SECRET_ARN", "BETTER_AUTH_SECRET"),
     // A JWKS document as configuration, for a tasks function without egress to Better Auth.
     ("BETTER_AUTH_JWKS_SECRET_ARN", "BETTER_AUTH_JWKS"),
@@ -42,27 +46,131 @@ pub fn wants_secrets(vars: &HashMap<String, String>) -> bool {
 /// Fills each variable of [`SECRET_SOURCES`] whose `*_ARN` is set with the secret's value. A value
 /// given directly in the environment wins (handy for overrides). The secret may be a plain string,
 /// or JSON with a field named like the variable (`{"DATABASE_URL": "..."}`) or with a single field.
+///
+/// Every secret comes in one `BatchGetSecretValue` call, one round trip at cold start however
+/// many secrets the function reads (two or three one after another cost two or three).
 pub async fn resolve_secrets(
     vars: &mut HashMap<String, String>,
     client: &aws_sdk_secretsmanager::Client,
 ) -> anyhow::Result<()> {
-    for (arn_var, target) in SECRET_SOURCES {
-        let Some(arn) = vars
-            .get(*arn_var)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-        else {
-            continue;
-        };
-        if vars.get(*target).is_some_and(|v| !v.trim().is_empty()) {
-            continue;
-        }
-        let value = fetch_secret(client, &arn)
-            .await
+    let wanted = wanted_secrets(vars);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let values = if vars.get("SECRETS_ONE_BY_ONE").is_some_and(|v| v == "1") {
+        // Only for the cold-start benchmark's "before" figure (scripts/coldstart.py): what the
+        // functions did until the batch call.
+        fetch_one_by_one(client, &wanted).await?
+    } else {
+        fetch_batch(client, &wanted).await?
+    };
+    for ((arn_var, target, _), value) in wanted.iter().zip(values) {
+        let value = secret_field(&value, target)
             .with_context(|| format!("reading {target} from the secret in {arn_var}"))?;
-        vars.insert((*target).to_owned(), secret_field(&value, target)?);
+        vars.insert((*target).to_owned(), value);
     }
     Ok(())
+}
+
+/// `(ARN variable, target variable, ARN)` of each secret to read: those whose target is not
+/// already set.
+fn wanted_secrets(vars: &HashMap<String, String>) -> Vec<(&'static str, &'static str, String)> {
+    SECRET_SOURCES
+        .iter()
+        .filter_map(|(arn_var, target)| {
+            let arn = vars
+                .get(*arn_var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())?;
+            let set = vars.get(*target).is_some_and(|v| !v.trim().is_empty());
+            (!set).then_some((*arn_var, *target, arn))
+        })
+        .collect()
+}
+
+/// One `BatchGetSecretValue` for every wanted secret (at most 20, the call's limit; we have
+/// fewer than 10), answers matched to the request by ARN or name.
+async fn fetch_batch(
+    client: &aws_sdk_secretsmanager::Client,
+    wanted: &[(&'static str, &'static str, String)],
+) -> anyhow::Result<Vec<String>> {
+    let mut request = client.batch_get_secret_value();
+    for (_, _, arn) in wanted {
+        request = request.secret_id_list(arn);
+    }
+    let output = request.send().await.map_err(|error| {
+        let targets: Vec<&str> = wanted.iter().map(|(_, target, _)| *target).collect();
+        let arn_vars: Vec<&str> = wanted.iter().map(|(arn_var, _, _)| *arn_var).collect();
+        refused(&error).context(format!(
+            "reading {} from the secret in {}",
+            targets.join(", "),
+            arn_vars.join(", ")
+        ))
+    })?;
+    let entries = output.secret_values();
+    wanted
+        .iter()
+        .map(|(arn_var, target, arn)| {
+            if let Some(error) = output
+                .errors()
+                .iter()
+                .find(|e| e.secret_id() == Some(arn.as_str()))
+            {
+                let code = error.error_code().unwrap_or("unknown error");
+                bail!(
+                    "reading {target} from the secret in {arn_var}: Secrets Manager refused: {code}{}",
+                    hint(code)
+                );
+            }
+            let entry = entries
+                .iter()
+                .find(|e| e.arn() == Some(arn.as_str()) || e.name() == Some(arn.as_str()))
+                .ok_or_else(|| {
+                    anyhow!("reading {target} from the secret in {arn_var}: not in the answer")
+                })?;
+            entry.secret_string().map(str::to_owned).ok_or_else(|| {
+                anyhow!("reading {target} from the secret in {arn_var}: the secret holds binary data; store the value as a string")
+            })
+        })
+        .collect()
+}
+
+/// What the functions did before the batch call: one `GetSecretValue` after another.
+async fn fetch_one_by_one(
+    client: &aws_sdk_secretsmanager::Client,
+    wanted: &[(&'static str, &'static str, String)],
+) -> anyhow::Result<Vec<String>> {
+    let mut values = Vec::with_capacity(wanted.len());
+    for (arn_var, target, arn) in wanted {
+        let value = fetch_secret(client, arn)
+            .await
+            .with_context(|| format!("reading {target} from the secret in {arn_var}"))?;
+        values.push(value);
+    }
+    Ok(values)
+}
+
+fn hint(code: &str) -> &'static str {
+    match code {
+        "AccessDeniedException" => {
+            " (the function's role may not read this secret: check its IAM policy)"
+        }
+        "ResourceNotFoundException" => " (no such secret in this account and region)",
+        "DecryptionFailure" => " (the function's role may not use the secret's KMS key)",
+        _ => "",
+    }
+}
+
+fn refused<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+    error: &SdkError<E, R>,
+) -> anyhow::Error {
+    match error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown error");
+            anyhow!("Secrets Manager refused: {code}{}", hint(code))
+        }
+        other => anyhow!("Secrets Manager could not be reached: {other}"),
+    }
 }
 
 async fn fetch_secret(
@@ -74,23 +182,7 @@ async fn fetch_secret(
         .secret_id(arn)
         .send()
         .await
-        .map_err(|error| match &error {
-            SdkError::ServiceError(service) => {
-                let code = service.err().code().unwrap_or("unknown error");
-                let hint = match code {
-                    "AccessDeniedException" => {
-                        " (the function's role may not read this secret: check its IAM policy)"
-                    }
-                    "ResourceNotFoundException" => " (no such secret in this account and region)",
-                    "DecryptionFailure" => {
-                        " (the function's role may not use the secret's KMS key)"
-                    }
-                    _ => "",
-                };
-                anyhow!("Secrets Manager refused: {code}{hint}")
-            }
-            other => anyhow!("Secrets Manager could not be reached: {other}"),
-        })?;
+        .map_err(|error| refused(&error))?;
     output
         .secret_string()
         .map(str::to_owned)

@@ -33,10 +33,30 @@ pub struct DatabaseConfig {
     pub statement_cache: bool,
 }
 
+/// How our access tokens are signed: `JWT_ALGORITHM` (or the seeds' `ALGORITHM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAlgorithm {
+    /// A shared secret (`JWT_SECRET`): whoever verifies can also sign. The seeds' default.
+    HS256,
+    /// Ed25519: the auth function signs with `JWT_SIGNING_KEY`, verifiers hold only the public
+    /// keys (`JWT_PUBLIC_KEYS`, or the JWKS the auth function publishes).
+    EdDSA,
+}
+
 /// How access tokens are signed and checked.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    pub secret: SecretString,
+    pub algorithm: TokenAlgorithm,
+    /// The HS256 signing secret (required with HS256, ignored with EdDSA).
+    pub secret: Option<SecretString>,
+    /// A previous HS256 secret whose tokens still verify (a rotation's grace period, or the move
+    /// from HS256 to EdDSA); it never signs.
+    pub previous_secret: Option<SecretString>,
+    /// The Ed25519 private key the auth function signs with (EdDSA; no verifier needs it).
+    pub signing_key: Option<crate::jwks::Ed25519Key>,
+    /// The public keys that verify (EdDSA): a JWKS document with the signing key's public key,
+    /// the next one and the previous one (see the README's rotation).
+    pub public_keys: Option<String>,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
@@ -148,25 +168,66 @@ fn normalise_database_url(raw: &str) -> Result<String, ConfigError> {
 
 impl JwtConfig {
     pub fn from_source(source: &Source<'_>) -> Result<Self, ConfigError> {
-        // SECRET_KEY is the name seeds 000, 002 and 004 use.
-        let secret = source.required(&["JWT_SECRET", "SECRET_KEY"])?;
-        if secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
-                reason: format!(
-                    "must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {}); generate one with `openssl rand -base64 48`",
-                    secret.len()
-                ),
-            });
-        }
-        if let Some(algorithm) = source.first(&["ALGORITHM", "JWT_ALGORITHM"]) {
-            if algorithm != "HS256" {
+        let algorithm = match source.first(&["JWT_ALGORITHM", "ALGORITHM"]) {
+            None | Some("HS256") => TokenAlgorithm::HS256,
+            Some("EdDSA") => TokenAlgorithm::EdDSA,
+            Some(other) => {
                 return Err(ConfigError::Invalid {
-                    name: "ALGORITHM",
-                    reason: format!("only HS256 is supported, got {algorithm:?}"),
-                });
+                    name: "JWT_ALGORITHM",
+                    reason: format!("expected HS256 or EdDSA, got {other:?}"),
+                })
             }
-        }
+        };
+        // SECRET_KEY is the name seeds 000, 002 and 004 use.
+        let secret = match algorithm {
+            TokenAlgorithm::HS256 => Some(hs256_secret(
+                "JWT_SECRET",
+                source.required(&["JWT_SECRET", "SECRET_KEY"])?,
+            )?),
+            TokenAlgorithm::EdDSA => None,
+        };
+        let previous_secret = source
+            .first(&["JWT_PREVIOUS_SECRET"])
+            .map(|s| hs256_secret("JWT_PREVIOUS_SECRET", s))
+            .transpose()?;
+        let (signing_key, public_keys) = match algorithm {
+            TokenAlgorithm::HS256 => (None, None),
+            TokenAlgorithm::EdDSA => {
+                let signing_key = source
+                    .first(&["JWT_SIGNING_KEY"])
+                    .map(|pem| {
+                        crate::jwks::Ed25519Key::from_pem(pem).map_err(|error| {
+                            ConfigError::Invalid {
+                                name: "JWT_SIGNING_KEY",
+                                reason: error.to_string(),
+                            }
+                        })
+                    })
+                    .transpose()?;
+                let public_keys = source
+                    .first(&["JWT_PUBLIC_KEYS"])
+                    .map(|document| {
+                        let keys = crate::jwks::public_jwks(document).map_err(|error| {
+                            ConfigError::Invalid {
+                                name: "JWT_PUBLIC_KEYS",
+                                reason: error.to_string(),
+                            }
+                        })?;
+                        if keys.is_empty() {
+                            return Err(ConfigError::Invalid {
+                                name: "JWT_PUBLIC_KEYS",
+                                reason: "the JWKS holds no public key".to_owned(),
+                            });
+                        }
+                        Ok(document.to_owned())
+                    })
+                    .transpose()?;
+                if signing_key.is_none() && public_keys.is_none() {
+                    return Err(ConfigError::Missing("JWT_PUBLIC_KEYS"));
+                }
+                (signing_key, public_keys)
+            }
+        };
         let better_auth_secret = match source.first(&["BETTER_AUTH_SECRET"]) {
             Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
                 return Err(ConfigError::Invalid {
@@ -181,7 +242,11 @@ impl JwtConfig {
             (1..=24 * 60).contains(m)
         })?;
         Ok(Self {
-            secret: SecretString::from(secret.to_owned()),
+            algorithm,
+            secret,
+            previous_secret,
+            signing_key,
+            public_keys,
             issuer: source
                 .first(&["JWT_ISSUER"])
                 .unwrap_or("tasks-api")
@@ -195,9 +260,43 @@ impl JwtConfig {
         })
     }
 
-    pub fn secret_bytes(&self) -> &[u8] {
-        self.secret.expose_secret().as_bytes()
+    /// The HS256 signing secret, when there is one.
+    pub fn secret_bytes(&self) -> Option<&[u8]> {
+        self.secret.as_ref().map(|s| s.expose_secret().as_bytes())
     }
+
+    /// For the function that signs: fails when it has nothing to sign with.
+    pub fn require_signing(&self) -> Result<(), ConfigError> {
+        match self.algorithm {
+            TokenAlgorithm::EdDSA if self.signing_key.is_none() => {
+                Err(ConfigError::Missing("JWT_SIGNING_KEY"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// For a function that only verifies: fails when it has no public key to verify with.
+    pub fn require_public_keys(&self) -> Result<(), ConfigError> {
+        match self.algorithm {
+            TokenAlgorithm::EdDSA if self.public_keys.is_none() => {
+                Err(ConfigError::Missing("JWT_PUBLIC_KEYS"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn hs256_secret(name: &'static str, secret: &str) -> Result<SecretString, ConfigError> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {}); generate one with `openssl rand -base64 48`",
+                secret.len()
+            ),
+        });
+    }
+    Ok(SecretString::from(secret.to_owned()))
 }
 
 /// Where Better Auth's JWT plugin publishes its public keys.
@@ -424,7 +523,8 @@ mod tests {
         let env = vars(&[("SECRET_KEY", GOOD_SECRET), ("ALGORITHM", "HS256")]);
         let config = JwtConfig::from_source(&Source::new(&env)).unwrap();
         assert_eq!(config.access_token_ttl, Duration::from_secs(30 * 60));
-        assert_eq!(config.secret_bytes(), GOOD_SECRET.as_bytes());
+        assert_eq!(config.secret_bytes(), Some(GOOD_SECRET.as_bytes()));
+        assert_eq!(config.algorithm, TokenAlgorithm::HS256);
         assert!(config.better_auth_secret.is_none());
     }
 
@@ -435,10 +535,57 @@ mod tests {
         assert!(matches!(
             err,
             ConfigError::Invalid {
-                name: "ALGORITHM",
+                name: "JWT_ALGORITHM",
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn eddsa_needs_a_key_and_refuses_a_bad_one() {
+        let read = |pairs: &[(&str, &str)]| JwtConfig::from_source(&Source::new(&vars(pairs)));
+        assert_eq!(
+            read(&[("ALGORITHM", "EdDSA")]).unwrap_err(),
+            ConfigError::Missing("JWT_PUBLIC_KEYS")
+        );
+        let pem = crate::jwks::Ed25519Key::generate_pem();
+        let signer = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)]).unwrap();
+        assert_eq!(signer.algorithm, TokenAlgorithm::EdDSA);
+        assert!(signer.secret.is_none() && signer.require_signing().is_ok());
+        assert_eq!(
+            signer.require_public_keys(),
+            Err(ConfigError::Missing("JWT_PUBLIC_KEYS"))
+        );
+        let jwks = crate::jwks::document([&signer.signing_key.as_ref().unwrap().public]);
+        let verifier = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_PUBLIC_KEYS", &jwks)]).unwrap();
+        assert_eq!(
+            verifier.require_signing(),
+            Err(ConfigError::Missing("JWT_SIGNING_KEY"))
+        );
+        for (name, value) in [
+            (
+                "JWT_SIGNING_KEY",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+            ),
+            ("JWT_PUBLIC_KEYS", r#"{"keys":[]}"#),
+            (
+                "JWT_PUBLIC_KEYS",
+                r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#,
+            ),
+            ("JWT_PUBLIC_KEYS", "[]"),
+        ] {
+            let err = read(&[("JWT_ALGORITHM", "EdDSA"), (name, value)]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}={value}: {err}"
+            );
+        }
+        let err = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)]);
+        assert!(
+            !format!("{err:?}").contains(pem.lines().nth(1).unwrap()),
+            "the key must not be printed"
+        );
+        assert!(read(&[("JWT_ALGORITHM", "RS256"), ("JWT_SECRET", GOOD_SECRET)]).is_err());
     }
 
     #[test]

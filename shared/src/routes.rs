@@ -58,6 +58,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/users", Function::Auth),
     route("PATCH", "/users/{id}", Function::Auth),
     route("GET", "/welcome", Function::Auth),
+    route("GET", "/.well-known/jwks.json", Function::Auth),
+    route("GET", "/.well-known/openid-configuration", Function::Auth),
     route("GET", "/api/{user_id}/tasks", Function::Tasks),
     route("POST", "/api/{user_id}/tasks", Function::Tasks),
     route("GET", "/api/{user_id}/tasks/{id}", Function::Tasks),

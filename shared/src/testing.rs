@@ -355,6 +355,19 @@ impl Moto {
     }
 }
 
+/// The string value of a secret (tests only: panics on any failure).
+pub async fn secret_string(client: &aws_sdk_secretsmanager::Client, arn: &str) -> String {
+    client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("the secret")
+        .secret_string()
+        .expect("a string secret")
+        .to_owned()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -498,4 +511,73 @@ pub async fn send_raw(router: axum::Router, request: http::Request<axum::body::B
             .expect("in-process bodies are readable")
             .to_vec(),
     }
+}
+
+/// How the test run signs our access tokens: `TEST_JWT_ALGORITHM=EdDSA` runs a suite with Ed25519
+/// keys instead of the default HS256 secret (scripts/test.sh runs the auth and tasks suites once
+/// that way), so every test that holds for HS256 is shown to hold for EdDSA too.
+pub fn test_algorithm() -> crate::config::TokenAlgorithm {
+    match std::env::var("TEST_JWT_ALGORITHM").as_deref() {
+        Ok("EdDSA") => crate::config::TokenAlgorithm::EdDSA,
+        Ok("HS256") | Err(_) => crate::config::TokenAlgorithm::HS256,
+        Ok(other) => panic!("TEST_JWT_ALGORITHM must be HS256 or EdDSA, not {other:?}"),
+    }
+}
+
+/// The test run's Ed25519 key (one per test process), as a PKCS#8 PEM.
+pub fn test_signing_key_pem() -> &'static str {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(crate::jwks::Ed25519Key::generate_pem)
+}
+
+/// The JWKS of [`test_signing_key_pem`].
+pub fn test_public_keys() -> String {
+    let key = crate::jwks::Ed25519Key::from_pem(test_signing_key_pem()).expect("our own key");
+    crate::jwks::document([&key.public])
+}
+
+/// The variables that configure the function that signs (auth) for the test run's algorithm:
+/// `JWT_SECRET` = `secret` with HS256; the Ed25519 key and its JWKS with EdDSA.
+pub fn jwt_signer_vars(secret: &str) -> Vec<(String, String)> {
+    match test_algorithm() {
+        crate::config::TokenAlgorithm::HS256 => vec![("JWT_SECRET".into(), secret.into())],
+        crate::config::TokenAlgorithm::EdDSA => vec![
+            ("JWT_ALGORITHM".into(), "EdDSA".into()),
+            ("JWT_SIGNING_KEY".into(), test_signing_key_pem().into()),
+            ("JWT_PUBLIC_KEYS".into(), test_public_keys()),
+        ],
+    }
+}
+
+/// The variables that configure a function that only verifies (tasks): with EdDSA the public keys
+/// only, so the tests run it as it is deployed, without any key that could sign.
+pub fn jwt_verifier_vars(secret: &str) -> Vec<(String, String)> {
+    match test_algorithm() {
+        crate::config::TokenAlgorithm::HS256 => vec![("JWT_SECRET".into(), secret.into())],
+        crate::config::TokenAlgorithm::EdDSA => vec![
+            ("JWT_ALGORITHM".into(), "EdDSA".into()),
+            ("JWT_PUBLIC_KEYS".into(), test_public_keys()),
+        ],
+    }
+}
+
+/// `claims` signed as our own tokens are in this test run (HS256 with `secret`, or the Ed25519 key
+/// with its `kid`): for tests that hand-craft tokens our keys would sign.
+pub fn sign_as_ours(claims: &serde_json::Value, secret: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    match test_algorithm() {
+        crate::config::TokenAlgorithm::HS256 => jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        ),
+        crate::config::TokenAlgorithm::EdDSA => {
+            let key =
+                crate::jwks::Ed25519Key::from_pem(test_signing_key_pem()).expect("our own key");
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(key.kid().to_owned());
+            jsonwebtoken::encode(&header, claims, &key.encoding)
+        }
+    }
+    .expect("signable claims")
 }

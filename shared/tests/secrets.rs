@@ -85,3 +85,70 @@ async fn a_value_set_directly_wins_over_the_secret() {
     resolve_secrets(&mut vars, &client).await.unwrap();
     assert_eq!(vars["DATABASE_URL"], "postgres://override/db");
 }
+
+#[tokio::test]
+async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
+    use shared::keyring::{rotate_in_secrets_manager, KeyRing};
+    let moto = Moto::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    let private = create_secret(&client, "jwt-signing-keys", "{}").await;
+    let public = create_secret(&client, "jwt-public-keys", "{}").await;
+    let first = rotate_in_secrets_manager(&client, &private, &public, true)
+        .await
+        .unwrap()
+        .expect("a ring is created in empty secrets");
+    assert!(
+        rotate_in_secrets_manager(&client, &private, &public, true)
+            .await
+            .unwrap()
+            .is_none(),
+        "the deploy-time creation never replaces a ring"
+    );
+    let ring = KeyRing::from_secrets(
+        &shared::testing::secret_string(&client, &private).await,
+        &shared::testing::secret_string(&client, &public).await,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(ring.signing_kid().unwrap(), first);
+    let second = rotate_in_secrets_manager(&client, &private, &public, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(second, first);
+    // What the functions read through resolve_secrets: the private key for auth, the JWKS (new
+    // signing key, next key, and the previous one) for every verifier.
+    let mut vars = HashMap::from([
+        ("JWT_SIGNING_KEY_ARN".to_owned(), private),
+        ("JWT_PUBLIC_KEYS_ARN".to_owned(), public),
+        ("JWT_ALGORITHM".to_owned(), "EdDSA".to_owned()),
+    ]);
+    resolve_secrets(&mut vars, &client).await.unwrap();
+    let jwt = shared::config::JwtConfig::from_source(&shared::config::Source::new(&vars)).unwrap();
+    assert_eq!(jwt.signing_key.unwrap().kid(), second);
+    let published = jwt.public_keys.unwrap();
+    assert!(
+        published.contains(&first) && published.contains(&second),
+        "{published}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_among_several_names_its_variable() {
+    let moto = Moto::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    let db_arn = create_secret(&client, "db-url-2", "postgres://u@h/db").await;
+    let mut vars = HashMap::from([
+        ("DATABASE_URL_SECRET_ARN".to_owned(), db_arn),
+        (
+            "JWT_PUBLIC_KEYS_ARN".to_owned(),
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf".to_owned(),
+        ),
+    ]);
+    let message = format!(
+        "{:#}",
+        resolve_secrets(&mut vars, &client).await.unwrap_err()
+    );
+    assert!(message.contains("JWT_PUBLIC_KEYS"), "{message}");
+    assert!(message.contains("ResourceNotFoundException"), "{message}");
+}

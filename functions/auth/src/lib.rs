@@ -187,6 +187,7 @@ impl AuthState {
 pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let source = Source::new(&vars);
     let jwt = JwtConfig::from_source(&source)?;
+    jwt.require_signing()?;
     let settings = AuthSettings::from_source(&vars)?;
     let database = DatabaseConfig::from_source(&source)?;
     let db = shared::lambda::database(&database, &vars).await?;
@@ -196,7 +197,7 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 }
 
 pub fn app(state: AuthState) -> Router {
-    use handlers::{account, admin, reset, session, verify};
+    use handlers::{account, admin, keys, reset, session, verify};
     shared::lambda::finish(
         Router::new()
             .route("/auth/register", post(account::register))
@@ -216,6 +217,11 @@ pub fn app(state: AuthState) -> Router {
                     .delete(account::delete_me),
             )
             .route("/welcome", get(account::welcome))
+            .route("/.well-known/jwks.json", get(keys::jwks))
+            .route(
+                "/.well-known/openid-configuration",
+                get(keys::openid_configuration),
+            )
             .route("/users", get(admin::list_users))
             .route("/users/{id}", patch(admin::update_user))
             .with_state(state),

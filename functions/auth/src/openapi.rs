@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::handlers::{account, admin, reset, session, verify};
+use crate::handlers::{account, admin, keys, reset, session, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use crate::handlers::{account, admin, reset, session, verify};
         account::welcome,
         admin::list_users,
         admin::update_user,
+        keys::jwks,
+        keys::openid_configuration,
     ),
     tags(
         (name = "auth", description = "Accounts, sign-in, tokens and password reset"),

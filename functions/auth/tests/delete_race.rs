@@ -23,7 +23,9 @@ const ROUNDS: usize = 20;
 async fn delete_me_racing_six_writers_leaves_no_task() {
     let app = TestApp::new().await;
     let jwt = JwtConfig::from_source(&Source::new(
-        &[("JWT_SECRET".to_owned(), SECRET.to_owned())].into(),
+        &shared::testing::jwt_signer_vars(SECRET)
+            .into_iter()
+            .collect(),
     ))
     .unwrap();
     let keys = TokenKeys::new(&jwt);

@@ -24,11 +24,10 @@ async fn outage_is_503_on_every_auth_route_and_service_resumes() {
     let proxy = TcpProxy::start(shared::testing::server_address()).await;
     let mut config = harness.database.config();
     config.url = proxy.url_for(config.url.expose_secret()).into();
-    let vars: std::collections::HashMap<String, String> = [
-        ("JWT_SECRET".to_owned(), SECRET.to_owned()),
-        ("ADMIN_EMAIL".to_owned(), "admin@example.com".to_owned()),
-    ]
-    .into();
+    let vars: std::collections::HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+        .into_iter()
+        .chain([("ADMIN_EMAIL".to_owned(), "admin@example.com".to_owned())])
+        .collect();
     let app = auth::app(AuthState::new(
         shared::db::Db::connect_lazy(&config).unwrap(),
         &JwtConfig::from_source(&Source::new(&vars)).unwrap(),

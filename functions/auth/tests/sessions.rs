@@ -198,33 +198,13 @@ async fn forged_and_broken_tokens_are_401_on_every_protected_route() {
             "some-other-secret-some-other-secret-123",
             Algorithm::HS256,
         ),
-        sign(
-            with("exp", json!(now - 60)),
-            common::SECRET,
-            Algorithm::HS256,
-        ),
-        sign(
-            with("exp", json!((now + 600).to_string())),
-            common::SECRET,
-            Algorithm::HS256,
-        ),
-        sign(without("sid"), common::SECRET, Algorithm::HS256),
-        sign(without("exp"), common::SECRET, Algorithm::HS256),
-        sign(
-            with("sub", json!("not-a-uuid")),
-            common::SECRET,
-            Algorithm::HS256,
-        ),
-        sign(
-            with("sid", json!(uuid::Uuid::new_v4())),
-            common::SECRET,
-            Algorithm::HS256,
-        ),
-        sign(
-            with("typ", json!("refresh")),
-            common::SECRET,
-            Algorithm::HS256,
-        ),
+        shared::testing::sign_as_ours(&with("exp", json!(now - 60)), common::SECRET),
+        shared::testing::sign_as_ours(&with("exp", json!((now + 600).to_string())), common::SECRET),
+        shared::testing::sign_as_ours(&without("sid"), common::SECRET),
+        shared::testing::sign_as_ours(&without("exp"), common::SECRET),
+        shared::testing::sign_as_ours(&with("sub", json!("not-a-uuid")), common::SECRET),
+        shared::testing::sign_as_ours(&with("sid", json!(uuid::Uuid::new_v4())), common::SECRET),
+        shared::testing::sign_as_ours(&with("typ", json!("refresh")), common::SECRET),
         "garbage".to_owned(),
     ];
     for token in &tokens {

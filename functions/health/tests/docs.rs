@@ -79,6 +79,8 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
         "/auth/password-reset/confirm",
         "/auth/verify-email",
         "/auth/verify-email/resend",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
     ];
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();

@@ -24,6 +24,91 @@ pub struct CustomResourceRequest {
     pub logical_resource_id: String,
     #[serde(default)]
     pub physical_resource_id: Option<String>,
+    /// `Custom::DatabaseMigrations` or `Custom::JwtKeys`.
+    #[serde(default)]
+    pub resource_type: String,
+    #[serde(default)]
+    pub resource_properties: ResourceProperties,
+}
+
+/// What `Custom::JwtKeys` is given: the two secrets of the EdDSA key ring.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceProperties {
+    #[serde(default)]
+    pub private_secret_arn: Option<String>,
+    #[serde(default)]
+    pub public_secret_arn: Option<String>,
+}
+
+/// The same id on every update of the key ring resource.
+pub const JWT_KEYS_PHYSICAL_ID: &str = "jwt-keys";
+
+/// `Custom::JwtKeys`: on the first deploy, the EdDSA key ring in its two secrets (generated here,
+/// so no private key ever passes through a template, a parameter or a laptop); afterwards nothing
+/// (rotation is `scripts/rotate-jwt-keys.sh`). Deleting the stack deletes the secrets with it.
+pub async fn handle_jwt_keys(
+    request: &CustomResourceRequest,
+    client: &aws_sdk_secretsmanager::Client,
+) -> CustomResourceResponse {
+    let properties = &request.resource_properties;
+    let outcome = match (
+        request.request_type.as_str(),
+        &properties.private_secret_arn,
+        &properties.public_secret_arn,
+    ) {
+        ("Delete", _, _) => Ok("nothing to do".to_owned()),
+        ("Create" | "Update", Some(private), Some(public)) => {
+            match shared::keyring::rotate_in_secrets_manager(client, private, public, true).await {
+                Ok(Some(kid)) => Ok(format!("created the key ring; signing kid {kid}")),
+                Ok(None) => Ok("the key ring exists".to_owned()),
+                Err(error) => Err(format!("{error:#}")),
+            }
+        }
+        ("Create" | "Update", _, _) => {
+            Err("PrivateSecretArn and PublicSecretArn are required".to_owned())
+        }
+        (other, _, _) => Err(format!("unknown request type {other:?}")),
+    };
+    let (status, reason) = match outcome {
+        Ok(reason) => {
+            tracing::info!(%reason, "JWT keys");
+            ("SUCCESS", reason)
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "JWT keys failed");
+            ("FAILED", truncate(&reason, 3500))
+        }
+    };
+    answer(
+        request,
+        status,
+        reason,
+        JWT_KEYS_PHYSICAL_ID,
+        HashMap::new(),
+    )
+}
+
+/// The answer to `request`, keeping its physical id (or giving `default_id` on create).
+fn answer(
+    request: &CustomResourceRequest,
+    status: &str,
+    reason: String,
+    default_id: &str,
+    data: HashMap<String, String>,
+) -> CustomResourceResponse {
+    CustomResourceResponse {
+        status: status.to_owned(),
+        reason,
+        physical_resource_id: request
+            .physical_resource_id
+            .clone()
+            .unwrap_or_else(|| default_id.to_owned()),
+        stack_id: request.stack_id.clone(),
+        request_id: request.request_id.clone(),
+        logical_resource_id: request.logical_resource_id.clone(),
+        data,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,18 +166,13 @@ pub async fn handle(
         }
     };
     let applied: Vec<String> = applied.iter().map(|v| format!("{v:04}")).collect();
-    CustomResourceResponse {
-        status: status.to_owned(),
+    answer(
+        request,
+        status,
         reason,
-        physical_resource_id: request
-            .physical_resource_id
-            .clone()
-            .unwrap_or_else(|| PHYSICAL_ID.to_owned()),
-        stack_id: request.stack_id.clone(),
-        request_id: request.request_id.clone(),
-        logical_resource_id: request.logical_resource_id.clone(),
-        data: HashMap::from([("Applied".to_owned(), applied.join(","))]),
-    }
+        PHYSICAL_ID,
+        HashMap::from([("Applied".to_owned(), applied.join(","))]),
+    )
 }
 
 async fn apply(url: &str) -> anyhow::Result<Vec<i64>> {

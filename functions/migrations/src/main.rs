@@ -1,11 +1,14 @@
-//! Lambda entry point of the migration custom resource. A configuration problem (say, a secret the
+//! Lambda entry point of the deploy-time custom resources: the migrations and, for EdDSA, the
+//! first key ring (`Custom::JwtKeys`). A configuration problem (say, a secret the
 //! role may not read) is reported to CloudFormation as FAILED rather than crashing the init, which
 //! would leave the stack waiting for an answer.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use migrations::{database_target, handle, respond, CustomResourceRequest, DatabaseTarget};
+use migrations::{
+    database_target, handle, handle_jwt_keys, respond, CustomResourceRequest, DatabaseTarget,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,7 +29,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let limit = remaining
                 .saturating_sub(Duration::from_secs(10))
                 .max(Duration::from_secs(1));
-            let response = handle(&event.payload, target, limit).await;
+            let response = if event.payload.resource_type == "Custom::JwtKeys" {
+                let sdk = shared::aws::sdk_config().await;
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                handle_jwt_keys(&event.payload, &client).await
+            } else {
+                handle(&event.payload, target, limit).await
+            };
             respond(&event.payload.response_url, &response).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::json!({"Status": response.status}))
         },

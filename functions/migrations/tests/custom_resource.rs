@@ -175,3 +175,100 @@ fn the_direct_url_wins() {
         "postgres://direct/db"
     );
 }
+
+fn jwt_keys_request(kind: &str, properties: serde_json::Value) -> CustomResourceRequest {
+    serde_json::from_value(serde_json::json!({
+        "RequestType": kind,
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:migrations",
+        "ResponseURL": "http://127.0.0.1:9/unused",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/tasks-api/abc",
+        "RequestId": "req-2",
+        "ResourceType": "Custom::JwtKeys",
+        "LogicalResourceId": "JwtKeys",
+        "ResourceProperties": properties,
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn jwt_keys_are_created_at_the_first_deploy_and_kept_on_updates() {
+    use migrations::handle_jwt_keys;
+    let moto = shared::testing::Moto::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    let mut arns = Vec::new();
+    for name in ["signing", "public"] {
+        let created = client
+            .create_secret()
+            .name(name)
+            .secret_string("{}")
+            .send()
+            .await
+            .unwrap();
+        arns.push(created.arn().unwrap().to_owned());
+    }
+    let properties = serde_json::json!({"ServiceToken": "x", "PrivateSecretArn": arns[0], "PublicSecretArn": arns[1]});
+
+    let created = handle_jwt_keys(&jwt_keys_request("Create", properties.clone()), &client).await;
+    assert_eq!(created.status, "SUCCESS", "{}", created.reason);
+    assert_eq!(created.physical_resource_id, "jwt-keys");
+    let ring = shared::keyring::KeyRing::from_secrets(
+        &shared::testing::secret_string(&client, &arns[0]).await,
+        &shared::testing::secret_string(&client, &arns[1]).await,
+    )
+    .unwrap()
+    .expect("a key ring");
+    assert!(
+        created.reason.contains(&ring.signing_kid().unwrap()),
+        "{}",
+        created.reason
+    );
+    assert!(
+        !shared::testing::secret_string(&client, &arns[1])
+            .await
+            .contains("PRIVATE KEY"),
+        "the public secret holds public keys only"
+    );
+
+    let updated = handle_jwt_keys(&jwt_keys_request("Update", properties.clone()), &client).await;
+    assert_eq!(updated.status, "SUCCESS");
+    let after = shared::keyring::KeyRing::from_secrets(
+        &shared::testing::secret_string(&client, &arns[0]).await,
+        &shared::testing::secret_string(&client, &arns[1]).await,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        after.signing_kid().unwrap(),
+        ring.signing_kid().unwrap(),
+        "an update never replaces the keys"
+    );
+
+    assert_eq!(
+        handle_jwt_keys(&jwt_keys_request("Delete", properties), &client)
+            .await
+            .status,
+        "SUCCESS"
+    );
+    let missing = handle_jwt_keys(
+        &jwt_keys_request("Create", serde_json::json!({"ServiceToken": "x"})),
+        &client,
+    )
+    .await;
+    assert_eq!(missing.status, "FAILED");
+    assert!(
+        missing.reason.contains("PrivateSecretArn"),
+        "{}",
+        missing.reason
+    );
+    let denied = handle_jwt_keys(
+        &jwt_keys_request("Create", serde_json::json!({"PrivateSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", "PublicSecretArn": arns[1]})),
+        &client,
+    )
+    .await;
+    assert_eq!(denied.status, "FAILED");
+    assert!(
+        denied.reason.contains("ResourceNotFoundException"),
+        "{}",
+        denied.reason
+    );
+}

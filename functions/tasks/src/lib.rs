@@ -40,7 +40,8 @@ impl TasksState {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             db,
-            keys: Arc::new(TokenKeys::new(jwt)),
+            // Public keys only (with EdDSA): this function can check our tokens, never mint one.
+            keys: Arc::new(TokenKeys::verifier(jwt)),
             better_auth: Arc::new(BetterAuth {
                 secret: jwt
                     .better_auth_secret
@@ -57,6 +58,7 @@ impl TasksState {
 pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
     let source = Source::new(&vars);
     let jwt = JwtConfig::from_source(&source)?;
+    jwt.require_public_keys()?;
     let jwks = BetterAuthJwksConfig::from_source(&source)?;
     let database = DatabaseConfig::from_source(&source)?;
     let db = shared::lambda::database(&database, &vars).await?;

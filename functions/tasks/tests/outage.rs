@@ -20,7 +20,9 @@ async fn outage_is_503_on_every_route_and_service_resumes() {
     let mut config = harness.database.config();
     config.url = proxy.url_for(config.url.expose_secret()).into();
     let jwt = shared::config::JwtConfig::from_source(&shared::config::Source::new(
-        &[("JWT_SECRET".to_owned(), common::SECRET.to_owned())].into(),
+        &shared::testing::jwt_verifier_vars(common::SECRET)
+            .into_iter()
+            .collect(),
     ))
     .unwrap();
     let app = tasks::app(

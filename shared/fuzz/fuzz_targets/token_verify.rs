@@ -29,7 +29,11 @@ const ISSUER: &str = "tasks-api";
 
 static KEYS: LazyLock<TokenKeys> = LazyLock::new(|| {
     TokenKeys::new(&JwtConfig {
-        secret: SecretString::from(SECRET),
+        algorithm: shared::config::TokenAlgorithm::HS256,
+        secret: Some(SecretString::from(SECRET)),
+        previous_secret: None,
+        signing_key: None,
+        public_keys: None,
         issuer: ISSUER.into(),
         audience: ISSUER.into(),
         access_token_ttl: Duration::from_secs(1800),

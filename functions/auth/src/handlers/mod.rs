@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod keys;
 pub mod reset;
 pub mod session;
 pub mod verify;

@@ -34,10 +34,9 @@ impl TestApp {
 
     pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
         let database = TestDb::new().await;
-        let mut vars: HashMap<String, String> = [("JWT_SECRET", SECRET)]
-            .iter()
-            .chain(extra.iter())
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+        let mut vars: HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
         vars.entry("ADMIN_EMAIL".into())
             .or_insert_with(|| "admin@example.com".into());

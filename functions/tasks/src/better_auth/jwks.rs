@@ -8,15 +8,14 @@
 //! reached and no cached key fits, the answer is 503 (a dependency is down, the caller is not
 //! wrong), logged once per outage; cached keys keep verifying meanwhile.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use anyhow::Context as _;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use shared::config::{BetterAuthJwksConfig, JwksSource};
+use shared::jwks::{KeySet, VerifyingKey};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
@@ -24,116 +23,6 @@ use super::{usable_subject, Rejection, Verified};
 
 /// A JWKS larger than this is no Better Auth JWKS (a key is 100-800 bytes; rotation keeps a few).
 const MAX_JWKS_BYTES: usize = 64 * 1024;
-/// Keys beyond this many are ignored: verifying never walks a huge set.
-const MAX_KEYS: usize = 32;
-
-/// One public key, ready to verify: its algorithm fixed from the key itself.
-struct VerifyingKey {
-    key: DecodingKey,
-    validation: Validation,
-}
-
-/// The keys of one JWKS document, by `kid`.
-#[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, VerifyingKey>,
-}
-
-#[derive(Deserialize)]
-struct Document {
-    keys: Vec<serde_json::Value>,
-}
-
-/// The algorithm a key verifies, from the key alone: its `alg`, which must agree with its type and
-/// curve; or, without `alg`, what its curve admits (RSA keys without `alg` are ambiguous: skipped).
-fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
-    let from_curve = match &jwk.algorithm {
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            Some(Algorithm::EdDSA)
-        }
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-            Some(Algorithm::ES256)
-        }
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
-            Some(Algorithm::ES384)
-        }
-        _ => None,
-    };
-    let rsa = matches!(jwk.algorithm, AlgorithmParameters::RSA(_));
-    match jwk.common.key_algorithm {
-        None => from_curve,
-        Some(alg) => {
-            let alg = match alg {
-                KeyAlgorithm::EdDSA => Algorithm::EdDSA,
-                KeyAlgorithm::ES256 => Algorithm::ES256,
-                KeyAlgorithm::ES384 => Algorithm::ES384,
-                KeyAlgorithm::RS256 => Algorithm::RS256,
-                KeyAlgorithm::RS384 => Algorithm::RS384,
-                KeyAlgorithm::RS512 => Algorithm::RS512,
-                KeyAlgorithm::PS256 => Algorithm::PS256,
-                KeyAlgorithm::PS384 => Algorithm::PS384,
-                KeyAlgorithm::PS512 => Algorithm::PS512,
-                // HMAC keys have no business in a public key set; ES512 (P-521) is not supported
-                // by jsonwebtoken; encryption keys do not verify.
-                _ => return None,
-            };
-            let agrees = if rsa {
-                matches!(
-                    alg,
-                    Algorithm::RS256
-                        | Algorithm::RS384
-                        | Algorithm::RS512
-                        | Algorithm::PS256
-                        | Algorithm::PS384
-                        | Algorithm::PS512
-                )
-            } else {
-                from_curve == Some(alg)
-            };
-            agrees.then_some(alg)
-        }
-    }
-}
-
-impl KeySet {
-    /// Parses a JWKS. Keys we cannot use (other algorithms, encryption keys, no `kid`, malformed)
-    /// are skipped, so one odd key does not take the others down; each skip is logged.
-    fn parse(document: &[u8], base: &Validation) -> anyhow::Result<Self> {
-        let document: Document =
-            serde_json::from_slice(document).context("not a JWKS (a JSON object with \"keys\")")?;
-        let mut keys = HashMap::new();
-        for raw in document.keys.into_iter().take(MAX_KEYS) {
-            let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
-            match Self::key(raw, base) {
-                Ok((kid, key)) => {
-                    keys.insert(kid, key);
-                }
-                Err(reason) => tracing::warn!(kid = ?kid, %reason, "JWKS key skipped"),
-            }
-        }
-        Ok(Self { keys })
-    }
-
-    fn key(raw: serde_json::Value, base: &Validation) -> anyhow::Result<(String, VerifyingKey)> {
-        let jwk: Jwk = serde_json::from_value(raw).context("not a JWK")?;
-        let kid = jwk
-            .common
-            .key_id
-            .clone()
-            .filter(|kid| !kid.is_empty() && kid.chars().count() <= shared::jwt::MAX_KID_CHARS)
-            .ok_or_else(|| anyhow!("no usable kid"))?;
-        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
-            return Err(anyhow!("not a signing key (use)"));
-        }
-        let algorithm = key_algorithm(&jwk).ok_or_else(|| {
-            anyhow!("no supported algorithm (EdDSA, ES256, ES384, RS*, PS*) agrees with the key")
-        })?;
-        let key = DecodingKey::from_jwk(&jwk).context("unusable key material")?;
-        let mut validation = base.clone();
-        validation.algorithms = vec![algorithm];
-        Ok((kid, VerifyingKey { key, validation }))
-    }
-}
 
 /// Where the keys come from, and what is remembered between requests.
 enum Keys {
@@ -181,7 +70,7 @@ impl JwksVerifier {
             JwksSource::Document(document) => {
                 let set = KeySet::parse(document.as_bytes(), &base)
                     .context("BETTER_AUTH_JWKS is invalid")?;
-                if set.keys.is_empty() {
+                if set.is_empty() {
                     anyhow::bail!("BETTER_AUTH_JWKS is invalid: it holds no usable key");
                 }
                 Keys::Fixed(set)
@@ -212,10 +101,10 @@ impl JwksVerifier {
         let header = shared::jwt::precheck(token, shared::auth::unix_now())?;
         let kid = header.kid.as_deref().ok_or(Rejection::Invalid("no kid"))?;
         let verified = match &self.keys {
-            Keys::Fixed(set) => decode(set.keys.get(kid), token),
+            Keys::Fixed(set) => decode(set.get(kid), token),
             Keys::Remote(remote) => {
                 let set = remote.keys_for(kid).await?;
-                decode(set.keys.get(kid), token)
+                decode(set.get(kid), token)
             }
         }?;
         Ok(Verified {
@@ -254,7 +143,7 @@ impl Remote {
         let fresh = cache
             .fetched_at
             .is_some_and(|at| now.duration_since(at) < self.cache_max_age);
-        if fresh && cache.keys.keys.contains_key(kid) {
+        if fresh && cache.keys.contains(kid) {
             return Ok(cache.keys.clone());
         }
         let may_fetch = cache
@@ -279,7 +168,7 @@ impl Remote {
                 }
             }
         }
-        if cache.failing && !cache.keys.keys.contains_key(kid) {
+        if cache.failing && !cache.keys.contains(kid) {
             return Err(Rejection::Unavailable);
         }
         Ok(cache.keys.clone())
@@ -295,7 +184,7 @@ impl Remote {
             .get(&self.url, self.fetch_timeout, MAX_JWKS_BYTES)
             .await?;
         let set = KeySet::parse(&body, &self.base)?;
-        tracing::info!(url = %self.url, keys = set.keys.len(), ms = started.elapsed().as_millis() as u64, "fetched the Better Auth JWKS");
+        tracing::info!(url = %self.url, keys = set.len(), ms = started.elapsed().as_millis() as u64, "fetched the Better Auth JWKS");
         Ok(set)
     }
 }

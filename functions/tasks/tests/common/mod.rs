@@ -52,16 +52,24 @@ impl TestApp {
     /// The app configured with `JWT_SECRET` and `vars` (Better Auth settings, say).
     pub async fn configured(vars: &[(&str, &str)]) -> Self {
         let database = TestDb::new().await;
-        let mut all: HashMap<String, String> =
-            HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
-        all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let extra = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        // The function holds what it holds when deployed (public keys only with EdDSA); the
+        // tests mint tokens as the auth function does.
+        let all: HashMap<String, String> = shared::testing::jwt_verifier_vars(SECRET)
+            .into_iter()
+            .chain(extra.clone())
+            .collect();
+        let signer: HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+            .into_iter()
+            .chain(extra)
+            .collect();
         let source = Source::new(&all);
         let jwt = JwtConfig::from_source(&source).unwrap();
         let jwks = BetterAuthJwksConfig::from_source(&source).unwrap();
         let state = TasksState::new(database.pool(), &jwt, jwks.as_ref()).unwrap();
         Self {
             router: app(state),
-            keys: TokenKeys::new(&jwt),
+            keys: TokenKeys::new(&JwtConfig::from_source(&Source::new(&signer)).unwrap()),
             database,
         }
     }
