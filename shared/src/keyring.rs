@@ -223,7 +223,10 @@ mod tests {
                 .collect();
         let config =
             crate::config::JwtConfig::from_source(&crate::config::Source::new(&vars)).unwrap();
-        assert_eq!(config.signing_key.unwrap().kid(), ring.signing_kid().unwrap());
+        assert_eq!(
+            config.signing_key.unwrap().kid(),
+            ring.signing_kid().unwrap()
+        );
         assert_eq!(config.public_keys.unwrap(), ring.public.jwks);
     }
 
