@@ -298,8 +298,8 @@ def instructions_table(records):
     hashing = sorted({r["requests"] for r in counted if r["op"] in ("register", "login")})
     out = [f"Instructions per request{' (' + meta['date'] + ', ' + meta['valgrind'] + ', ' + meta['rustc'] + ')' if meta else ''}: "
            "counted by callgrind (`scripts/instructions.sh`, also run by `scripts/bench.sh`) on the in-process path as "
-           "Lambda runs it, the API Gateway event in and the response envelope out through lambda_http's adapter and "
-           "the router, on tokio's current-thread runtime as in the functions; warm (after "
+           "Lambda runs it, the API Gateway event in and the response envelope out through the functions' Lambda adapter "
+           "(`shared::lambda::Gateway`) and router, on tokio's current-thread runtime as in the functions; warm (after "
            f"{counted[0]['warmup']} requests), averaged over {'/'.join(map(str, plain)) or '–'} requests "
            f"({'/'.join(map(str, hashing)) or '–'} for register and login). Only the block answering those "
            "requests is instrumented, so this is all the process executes for them, on every thread (argon2 included), "
@@ -315,12 +315,18 @@ def instructions_table(records):
 
 
 def annotate(work, op, dump):
-    """callgrind_annotate's per-function totals of one route's dump: self, then inclusive."""
+    """callgrind_annotate's per-function totals of one route's dump: self, then inclusive. The
+    dump's `summary:` line is dropped first: after the first dump callgrind writes there the
+    difference of running totals, not this dump's (its `totals:` line, the sum of its costs, is
+    right), and callgrind_annotate would take percentages of it."""
     path = os.path.join(work, f"profile-{op}.txt")
+    fixed = os.path.join(work, f"{dump}.annotated")
+    with open(os.path.join(work, dump)) as source, open(fixed, "w") as target:
+        target.writelines(line for line in source if not line.startswith("summary:"))
     with open(path, "w") as out:
         for inclusive in ("no", "yes"):
-            text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=99.5",
-                                   os.path.join(work, dump)], capture_output=True, text=True, check=True).stdout
+            text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=99.5", fixed],
+                                  capture_output=True, text=True, check=True).stdout
             out.write(text)
     return path
 

@@ -9,6 +9,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod jwt;
 pub mod lambda;
 pub mod migrate;

@@ -374,13 +374,7 @@ impl Bench {
     /// One call of `op`; an unexpected status is an error with the answer.
     async fn call(&self, op: Op) -> Result<(), String> {
         let call = self.next_call(op)?;
-        let req = request(
-            call.method,
-            &call.path,
-            call.token,
-            call.body,
-            &call.ip,
-        );
+        let req = request(call.method, &call.path, call.token, call.body, &call.ip);
         let response = self
             .router(call.function)
             .clone()
@@ -1090,13 +1084,14 @@ async fn argon2(args: Args) -> Result<(), String> {
 }
 
 /// The Lambda adapter every function is served through (`shared::lambda::run`).
-type Adapter = lambda_http::Adapter<'static, http::Response<Body>, Router>;
+type Adapter = shared::lambda::Gateway;
 
-/// What the Lambda runtime does with one API Gateway event for a lambda_http function, less its
-/// HTTP exchange with the Runtime API: the event is deserialized as lambda_runtime does (serde_json
-/// through serde_path_to_error), lambda_http's adapter turns it into a request, calls the router
-/// and turns the answer into API Gateway's response envelope (the body as a JSON string), and that
-/// is serialized with `serde_json::to_vec` as lambda_runtime sends it.
+/// What the Lambda runtime does with one API Gateway event for a function, less its HTTP
+/// exchange with the Runtime API: the event is deserialized as lambda_runtime does (serde_json
+/// through serde_path_to_error), the function's adapter (`shared::lambda::Gateway`, over
+/// lambda_http's) turns it into a request, calls the router and turns the answer into API
+/// Gateway's response envelope (the body as a JSON string), and that is serialized with
+/// `serde_json::to_vec` as lambda_runtime sends it.
 async fn answer(adapter: &mut Adapter, event: &[u8]) -> Result<Vec<u8>, String> {
     let payload: lambda_http::request::LambdaRequest =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event))
@@ -1161,7 +1156,7 @@ async fn instructions(args: Args) -> Result<(), String> {
         ..
     } = seed(false).await?;
     let mut adapters = [Function::Health, Function::Auth, Function::Tasks]
-        .map(|function| Adapter::from(bench.router(function).clone()));
+        .map(|function| Adapter::new(bench.router(function).clone()));
     let order = [
         Op::Health,
         Op::Me,
@@ -1202,8 +1197,10 @@ async fn instructions(args: Args) -> Result<(), String> {
         callgrind::dump_stats_at(op.name());
         callgrind::stop_instrumentation();
         answered?;
-        out.line(json!({"kind": "instructions_block", "op": op.name(), "requests": calls,
-                        "warmup": warm, "valgrind": under_valgrind}));
+        out.line(
+            json!({"kind": "instructions_block", "op": op.name(), "requests": calls,
+                        "warmup": warm, "valgrind": under_valgrind}),
+        );
     }
     drop(adapters);
     drop(sql);
@@ -1244,7 +1241,11 @@ impl Configs {
         }
         Routers {
             health: health::app(health::HealthState { db: health_db }),
-            auth: auth::app(auth::AuthState::new(auth_db, &self.jwt, self.settings.clone())),
+            auth: auth::app(auth::AuthState::new(
+                auth_db,
+                &self.jwt,
+                self.settings.clone(),
+            )),
             tasks: tasks::app(
                 tasks::TasksState::new(tasks_db, &self.jwt, None).expect("tasks state"),
             ),

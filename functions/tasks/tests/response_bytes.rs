@@ -108,7 +108,13 @@ async fn raw(app: &TestApp, method: Method, path: &str, user: &User, body: Optio
 /// The answer as one text: status, the headers in a fixed order (those a client reads), body.
 fn transcript(answer: &Raw) -> String {
     let mut text = format!("{}\n", answer.status.as_u16());
-    for name in ["content-type", "content-length", "x-total-count", "link", "location"] {
+    for name in [
+        "content-type",
+        "content-length",
+        "x-total-count",
+        "link",
+        "location",
+    ] {
         for value in answer.headers.get_all(name) {
             text.push_str(&format!("{name}: {}\n", value.to_str().unwrap()));
         }
@@ -173,7 +179,11 @@ async fn list_page_and_get_answer_the_recorded_bytes() {
     let all = raw(&app, Method::GET, &base, &user, None).await;
     assert_eq!(all.status, StatusCode::OK);
     let order = [9006, 9004, 9001, 9003, 9002, 9007, 9008, 9005];
-    assert_eq!(all.body, reference(&app, &order).await, "the reference rendering");
+    assert_eq!(
+        all.body,
+        reference(&app, &order).await,
+        "the reference rendering"
+    );
     golden("list.golden", &transcript(&all));
 
     let page = raw(
@@ -228,18 +238,30 @@ async fn the_lambda_envelope_of_the_list_is_the_recorded_one() {
             "time": "01/Dec/2026:23:00:00 +0000", "timeEpoch": 1_796_166_000_000i64},
         "isBase64Encoded": false
     });
-    let payload: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+    let payload = || -> lambda_http::request::LambdaRequest {
+        serde_json::from_value(event.clone()).unwrap()
+    };
     let mut adapter: lambda_http::Adapter<'static, _, _> =
         lambda_http::Adapter::from(app.router.clone());
     let Ok(ready) = adapter.ready().await;
     let Ok(response) = ready
         .call(lambda_http::LambdaEvent::new(
-            payload,
+            payload(),
             lambda_http::Context::default(),
         ))
         .await;
     let envelope = serde_json::to_string(&response).unwrap();
     golden("list-envelope.golden", &format!("{envelope}\n"));
+    // The functions' own adapter (shared::lambda::Gateway) writes the same envelope.
+    let mut gateway = shared::lambda::Gateway::new(app.router.clone());
+    let Ok(ready) = gateway.ready().await;
+    let Ok(response) = ready
+        .call(lambda_http::LambdaEvent::new(
+            payload(),
+            lambda_http::Context::default(),
+        ))
+        .await;
+    assert_eq!(serde_json::to_string(&response).unwrap(), envelope);
 }
 
 #[tokio::test]
