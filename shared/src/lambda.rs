@@ -67,7 +67,7 @@ pub enum Envelope {
     /// An API Gateway HTTP API response written by [`Gateway`] in one pass.
     Written(crate::json::Raw),
     /// Any other, as lambda_http makes it.
-    Converted(LambdaResponse),
+    Converted(Box<LambdaResponse>),
 }
 
 /// lambda_http's adapter, but for the JSON answers of API Gateway's HTTP API (every route's
@@ -103,7 +103,7 @@ impl Service<LambdaEvent> for Gateway {
     fn call(&mut self, event: LambdaEvent) -> Self::Future {
         if !matches!(event.payload, LambdaRequest::ApiGatewayV2(_)) {
             let converted = self.adapter.call(event);
-            return Box::pin(async move { Ok(Envelope::Converted(converted.await?)) });
+            return Box::pin(async move { Ok(Envelope::Converted(Box::new(converted.await?))) });
         }
         // As lambda_http's adapter makes the request.
         let lambda_http::LambdaEvent { payload, context } = event;
@@ -161,7 +161,7 @@ async fn http_api_envelope(response: axum::response::Response) -> Envelope {
         ))
     };
     let Ok(converted) = converting.await;
-    Envelope::Converted(converted)
+    Envelope::Converted(Box::new(converted))
 }
 
 /// The whole life of a function process: telemetry, configuration, `build` (pool, keys, router),
