@@ -9,11 +9,13 @@
 #   - database round trips per operation (counted on the wire by a proxy in the in-process bench);
 #   - cold start of each release function binary (scripts/coldstart.py), with and without DB_WARMUP;
 #   - peak RSS (VmHWM) of each function process under load; the arm64 zip of each function;
-#   - argon2id hash and verify, ours beside the C reference (argon2-cffi) at identical parameters.
+#   - argon2id hash and verify, ours beside the C reference (argon2-cffi) at identical parameters;
+#   - instructions per request of every route, counted by callgrind (scripts/instructions.sh).
 #
 #   scripts/bench.sh            # full run (about 5 minutes once built)
 #   scripts/bench.sh --quick    # 1-second phases, to try it out (zips only if already built)
 #   scripts/bench.sh --no-readme
+#   scripts/bench.sh --instructions-only   # only the instructions per request (scripts/instructions.sh)
 #   BENCH_DRIVER=python scripts/bench.sh   # the Python client even when wrk is installed
 #
 # The in-process bench makes (and drops) its own database from the test template; the emulator and
@@ -30,20 +32,27 @@ timed_build() {
     build_seconds=$(( build_seconds + $(date +%s) - from ))
 }
 
+# The instructions alone (seconds to minutes, not the whole run): the rest goes to that script.
+if [ "${1:-}" = "--instructions-only" ]; then
+    shift
+    exec "$ROOT/scripts/instructions.sh" "$@"
+fi
 quick=false
 write_readme=true
 for arg in "$@"; do
     case $arg in
         --quick) quick=true ;;
         --no-readme) write_readme=false ;;
-        *) die "unknown argument: $arg (use --quick, --no-readme)" ;;
+        *) die "unknown argument: $arg (use --quick, --no-readme; or --instructions-only first, then scripts/instructions.sh's arguments)" ;;
     esac
 done
 if $quick; then
     duration=1 warmup=0.5 hash_calls=6 hash_seconds=1 floor_seconds=1 cold_n=5 argon_n=3
+    instructions_args=(--requests 20 --hash-requests 2 --warmup 5)
     command_line="scripts/bench.sh --quick"
 else
     duration=5 warmup=1 hash_calls=40 hash_seconds=3 floor_seconds=5 cold_n=20 argon_n=10
+    instructions_args=()
     command_line="scripts/bench.sh"
 fi
 
@@ -99,6 +108,10 @@ say "in-process: every route at c=1 and c=4, round trips, database floor (pgbenc
 say "in-process again with DATABASE_STATEMENT_CACHE=true (the operations without password hashing)"
 "$bench_bin" run --out "$work/inprocess-cached.jsonl" --duration "$duration" --warmup "$warmup" \
     --statement-cache true > "$work/inprocess-cached-functions.log"
+
+say "instructions per request (callgrind)"
+timed_build cargo build --quiet --profile profiling -p xtask --example bench_inprocess
+"$ROOT/scripts/instructions.sh" --no-readme --profile "" --work "$work/instructions" "${instructions_args[@]}"
 
 say "argon2id: ours and the C reference (argon2-cffi)"
 "$bench_bin" argon2 --out "$work/argon2-rust.jsonl" -n "$argon_n" > /dev/null

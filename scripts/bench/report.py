@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of a scripts/bench.sh run into one markdown report: printed, and written
 into README.md between <!-- bench:start --> and <!-- bench:end --> (with --readme), with the cost
-table derived from it between <!-- cost:start --> and <!-- cost:end -->."""
+table derived from it between <!-- cost:start --> and <!-- cost:end -->.
+
+With --instructions DIR (scripts/instructions.sh) only the instructions per request: read from
+callgrind's dumps in DIR, written to DIR/instructions.jsonl and, with --readme, between
+<!-- instructions:start --> and <!-- instructions:end --> (inside the bench block, beside the
+latency table); --profile a,b also writes callgrind_annotate's per-function totals of those routes."""
 import math
 import argparse
+import datetime
 import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 ROUTES = [("health", "GET /health"), ("register", "POST /auth/register"), ("login", "POST /auth/login"),
@@ -88,6 +95,10 @@ def report(records, meta):
             cell(one(kind="latency", mode="emulator", op=op, c=4)),
             cell(one(kind="floor", op=op)),
         ]) + " |")
+    out.append("")
+    out.append("<!-- instructions:start -->")
+    out.append(instructions_table(records).rstrip("\n"))
+    out.append("<!-- instructions:end -->")
     out.append("")
 
     cached_rows = [(op, label) for op, label in ROUTES if one(kind="latency", mode="inprocess_cached", op=op, c=1)]
@@ -237,6 +248,113 @@ def cost_table(records):
     return "\n".join(out) + "\n"
 
 
+def callgrind_dumps(work):
+    """Each callgrind dump of an instructions run: the route its client request named, and the
+    instructions counted (the file's `totals:` line)."""
+    dumps = {}
+    for path in glob.glob(os.path.join(work, "callgrind.out.*")):
+        op = total = None
+        with open(path) as dump:
+            for line in dump:
+                if line.startswith("desc: Trigger: Client Request: "):
+                    op = line.split(": ", 3)[3].strip()
+                elif line.startswith("totals:"):
+                    total = int(line.split()[1])
+        if op and total is not None:
+            dumps[op] = (path, total)
+    return dumps
+
+
+def instruction_records(work):
+    blocks = [r for r in load_file(os.path.join(work, "blocks.jsonl")) if r.get("kind") == "instructions_block"]
+    dumps = callgrind_dumps(work)
+    records = []
+    for block in blocks:
+        if not block.get("valgrind"):
+            sys.exit("the instructions run was not under valgrind")
+        path, total = dumps.get(block["op"], (None, None))
+        if total is None:
+            sys.exit(f"no callgrind dump for {block['op']} in {work}")
+        records.append({"kind": "instructions", "op": block["op"], "requests": block["requests"],
+                        "warmup": block["warmup"], "instructions": total,
+                        "per_request": total / block["requests"], "dump": os.path.basename(path)})
+    return records
+
+
+def load_file(path):
+    if not os.path.exists(path):
+        return []
+    return [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+
+
+def instructions_table(records):
+    rows = [(label, next((r for r in records if r.get("kind") == "instructions" and r["op"] == op), None))
+            for op, label in ROUTES]
+    meta = next((r for r in records if r.get("kind") == "instructions_meta"), None)
+    if not any(r for _, r in rows):
+        return "Instructions per request: not counted in this run (`scripts/instructions.sh`).\n"
+    counted = [r for _, r in rows if r]
+    plain = sorted({r["requests"] for r in counted if r["op"] not in ("register", "login")})
+    hashing = sorted({r["requests"] for r in counted if r["op"] in ("register", "login")})
+    out = [f"Instructions per request{' (' + meta['date'] + ', ' + meta['valgrind'] + ', ' + meta['rustc'] + ')' if meta else ''}: "
+           "counted by callgrind (`scripts/instructions.sh`, also run by `scripts/bench.sh`) on the in-process path as "
+           "Lambda runs it, the API Gateway event in and the response envelope out through the functions' Lambda adapter "
+           "(`shared::lambda::Gateway`) and router, on tokio's current-thread runtime as in the functions; warm (after "
+           f"{counted[0]['warmup']} requests), averaged over {'/'.join(map(str, plain)) or '–'} requests "
+           f"({'/'.join(map(str, hashing)) or '–'} for register and login). Only the block answering those "
+           "requests is instrumented, so this is all the process executes for them, on every thread (argon2 included), "
+           "and nothing of the PostgreSQL server, another process; waiting for it costs no instructions. Unlike the "
+           "times, these do not move with the machine's load: later changes are judged by them.",
+           "",
+           "| route | instructions per request |",
+           "|---|---|"]
+    for label, r in rows:
+        count = "–" if not r else f"{r['per_request']:,.0f}"
+        out.append(f"| {label} | {count} |")
+    return "\n".join(out) + "\n"
+
+
+def annotate(work, op, dump):
+    """callgrind_annotate's per-function totals of one route's dump: self, then inclusive. The
+    dump's `summary:` line is dropped first: after the first dump callgrind writes there the
+    difference of running totals, not this dump's (its `totals:` line, the sum of its costs, is
+    right), and callgrind_annotate would take percentages of it."""
+    path = os.path.join(work, f"profile-{op}.txt")
+    fixed = os.path.join(work, f"{dump}.annotated")
+    with open(os.path.join(work, dump)) as source, open(fixed, "w") as target:
+        target.writelines(line for line in source if not line.startswith("summary:"))
+    with open(path, "w") as out:
+        for inclusive in ("no", "yes"):
+            text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=99.5", fixed],
+                                  capture_output=True, text=True, check=True).stdout
+            out.write(text)
+    return path
+
+
+def instructions_main(args):
+    work = args.instructions
+    records = instruction_records(work)
+    version = lambda *command: subprocess.run(command, capture_output=True, text=True).stdout.strip()
+    records.append({"kind": "instructions_meta", "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                    "valgrind": version("valgrind", "--version"),
+                    "rustc": " ".join(version("rustc", "--version").split()[:2])})
+    with open(os.path.join(work, "instructions.jsonl"), "w") as out:
+        for record in records:
+            out.write(json.dumps(record) + "\n")
+    text = instructions_table(records)
+    print(text)
+    for op in filter(None, (args.profile or "").split(",")):
+        record = next((r for r in records if r.get("op") == op and r["kind"] == "instructions"), None)
+        if record:
+            path = annotate(work, op, record["dump"])
+            print(f"per-function totals of {op}: {path}", file=sys.stderr)
+    if args.readme:
+        readme = open(args.readme).read()
+        readme = write_between(readme, "instructions", text)
+        open(args.readme, "w").write(readme)
+        print(f"(written into {args.readme})", file=sys.stderr)
+
+
 def write_between(readme, marker, text):
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(readme):
@@ -246,11 +364,17 @@ def write_between(readme, marker, text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--meta", required=True)
+    parser.add_argument("--work")
+    parser.add_argument("--meta")
     parser.add_argument("--readme")
+    parser.add_argument("--instructions", metavar="DIR", help="only the instructions per request, from DIR")
+    parser.add_argument("--profile", help="with --instructions: routes to annotate (comma-separated)")
     args = parser.parse_args()
-    records = load(args.work)
+    if args.instructions:
+        return instructions_main(args)
+    if not (args.work and args.meta):
+        parser.error("--work and --meta are required (or --instructions DIR)")
+    records = load(args.work) + load(os.path.join(args.work, "instructions"))
     meta = json.load(open(args.meta))
     text = report(records, meta)
     costs = cost_table(records)

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod jwks;
+pub mod json;
 pub mod jwt;
 pub mod keyring;
 pub mod lambda;

@@ -13,6 +13,9 @@
 //!   (the database floor). Writes one JSON object per line to FILE.
 //!   With `--statement-cache true`: only the timings of the operations that do not hash a
 //!   password, with `DATABASE_STATEMENT_CACHE` on (mode `inprocess_cached`).
+//! - `instructions --out FILE [--requests N] [--hash-requests N] [--warmup N] [--ops a,b]`: the
+//!   instructions each operation costs the function, under callgrind (see `instructions`; run by
+//!   scripts/instructions.sh, which reads the counts from callgrind's dumps).
 //! - `argon2 --out FILE [-n N]`: one argon2id hash and one verify with the auth function's hasher.
 //! - `prepare-db URL`: drops and re-creates the database in URL, migrated (for the emulator run).
 
@@ -31,7 +34,10 @@ use shared::db::Db;
 use shared::secrecy::{ExposeSecret, SecretString};
 use shared::testing::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tower::ServiceExt;
+use tower::{Service as _, ServiceExt};
+
+#[path = "bench_inprocess/callgrind.rs"]
+mod callgrind;
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
 const PASSWORD: &str = "bench-password-7c1e9a";
@@ -145,37 +151,132 @@ fn request(
     request
 }
 
+/// Which function an operation calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Function {
+    Health = 0,
+    Auth = 1,
+    Tasks = 2,
+}
+
+/// One request of an operation, before it is given a form (an `http::Request` for the router,
+/// or an API Gateway event for lambda_http).
+struct Call<'a> {
+    function: Function,
+    method: Method,
+    path: String,
+    token: Option<&'a str>,
+    body: Option<Value>,
+    ip: String,
+    expected: StatusCode,
+    n: u64,
+}
+
+impl Call<'_> {
+    /// The API Gateway HTTP API (payload 2.0) event of this request, as the Lambda runtime
+    /// receives it: the headers API Gateway adds, the request context, the body as a string.
+    fn event(&self) -> Vec<u8> {
+        let mut headers = serde_json::Map::new();
+        for (name, value) in [
+            ("accept", "*/*"),
+            ("host", "bench.execute-api.us-east-1.amazonaws.com"),
+            ("user-agent", "bench_inprocess"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-proto", "https"),
+        ] {
+            headers.insert(name.to_owned(), json!(value));
+        }
+        headers.insert("x-forwarded-for".to_owned(), json!(self.ip));
+        headers.insert(
+            "x-amzn-trace-id".to_owned(),
+            json!(format!("Root=1-6745f000-{:024x}", self.n)),
+        );
+        if let Some(token) = self.token {
+            headers.insert("authorization".to_owned(), json!(format!("Bearer {token}")));
+        }
+        let body = self.body.as_ref().map(Value::to_string);
+        if let Some(body) = &body {
+            headers.insert("content-type".to_owned(), json!("application/json"));
+            headers.insert("content-length".to_owned(), json!(body.len().to_string()));
+        }
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": self.path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "bench",
+                "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "bench",
+                "http": {
+                    "method": self.method.as_str(),
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": self.ip,
+                    "userAgent": "bench_inprocess",
+                },
+                "requestId": format!("bench-{}", self.n),
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "01/Dec/2026:23:00:00 +0000",
+                "timeEpoch": 1_796_166_000_000i64,
+            },
+            "isBase64Encoded": false,
+        });
+        if let Some(body) = body {
+            event["body"] = json!(body);
+        }
+        event.to_string().into_bytes()
+    }
+}
+
 impl Bench {
-    /// One call of `op`; an unexpected status is an error with the answer.
-    async fn call(&self, op: Op) -> Result<(), String> {
+    /// The next request of `op`.
+    fn next_call(&self, op: Op) -> Result<Call<'_>, String> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let reader_task = self.reader_tasks[(n % self.reader_tasks.len() as u64) as usize];
-        let (router, req, expected) = match op {
-            Op::Health => (
-                &self.routers.health,
-                request(Method::GET, "/health", None, None, "10.0.0.1"),
+        let reader = Some(self.reader.token.as_str());
+        let writer = Some(self.writer.token.as_str());
+        let ip = "10.0.0.1".to_owned();
+        let call = |function, method, path: String, token, body, ip, expected| Call {
+            function,
+            method,
+            path,
+            token,
+            body,
+            ip,
+            expected,
+            n,
+        };
+        Ok(match op {
+            Op::Health => call(
+                Function::Health,
+                Method::GET,
+                "/health".to_owned(),
+                None,
+                None,
+                ip,
                 StatusCode::OK,
             ),
             Op::Register => {
                 // A distinct source address per registration: 10 an hour per address is the rule.
                 let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
                 let email = format!("r{n}-{}@bench.example", self.tag);
-                let answer = (
-                    &self.routers.auth,
-                    request(
-                        Method::POST,
-                        "/auth/register",
-                        None,
-                        Some(json!({"email": email, "password": PASSWORD})),
-                        &ip,
-                    ),
-                    StatusCode::CREATED,
-                );
                 self.login_email
                     .lock()
                     .expect("lock")
                     .get_or_insert(email.clone());
-                answer
+                call(
+                    Function::Auth,
+                    Method::POST,
+                    "/auth/register".to_owned(),
+                    None,
+                    Some(json!({"email": email, "password": PASSWORD})),
+                    ip,
+                    StatusCode::CREATED,
+                )
             }
             Op::Login => {
                 let email = self
@@ -184,74 +285,62 @@ impl Bench {
                     .expect("lock")
                     .clone()
                     .ok_or("no account registered to sign in with")?;
-                (
-                    &self.routers.auth,
-                    request(
-                        Method::POST,
-                        "/auth/login",
-                        None,
-                        Some(json!({"email": email, "password": PASSWORD})),
-                        "10.255.0.1",
-                    ),
+                call(
+                    Function::Auth,
+                    Method::POST,
+                    "/auth/login".to_owned(),
+                    None,
+                    Some(json!({"email": email, "password": PASSWORD})),
+                    "10.255.0.1".to_owned(),
                     StatusCode::OK,
                 )
             }
-            Op::Me => (
-                &self.routers.auth,
-                request(
-                    Method::GET,
-                    "/users/me",
-                    Some(&self.reader.token),
-                    None,
-                    "10.0.0.1",
-                ),
+            Op::Me => call(
+                Function::Auth,
+                Method::GET,
+                "/users/me".to_owned(),
+                reader,
+                None,
+                ip,
                 StatusCode::OK,
             ),
-            Op::Create => (
-                &self.routers.tasks,
-                request(
-                    Method::POST,
-                    &format!("/api/{}/tasks", self.writer.id),
-                    Some(&self.writer.token),
-                    Some(
-                        json!({"title": format!("Bench task {n}"), "description": "Created by the benchmark"}),
-                    ),
-                    "10.0.0.1",
+            Op::Create => call(
+                Function::Tasks,
+                Method::POST,
+                format!("/api/{}/tasks", self.writer.id),
+                writer,
+                Some(
+                    json!({"title": format!("Bench task {n}"), "description": "Created by the benchmark"}),
                 ),
+                ip,
                 StatusCode::CREATED,
             ),
-            Op::List => (
-                &self.routers.tasks,
-                request(
-                    Method::GET,
-                    &format!("/api/{}/tasks", self.reader.id),
-                    Some(&self.reader.token),
-                    None,
-                    "10.0.0.1",
-                ),
+            Op::List => call(
+                Function::Tasks,
+                Method::GET,
+                format!("/api/{}/tasks", self.reader.id),
+                reader,
+                None,
+                ip,
                 StatusCode::OK,
             ),
-            Op::Get => (
-                &self.routers.tasks,
-                request(
-                    Method::GET,
-                    &format!("/api/{}/tasks/{reader_task}", self.reader.id),
-                    Some(&self.reader.token),
-                    None,
-                    "10.0.0.1",
-                ),
+            Op::Get => call(
+                Function::Tasks,
+                Method::GET,
+                format!("/api/{}/tasks/{reader_task}", self.reader.id),
+                reader,
+                None,
+                ip,
                 StatusCode::OK,
             ),
-            Op::Update => (
-                &self.routers.tasks,
-                request(
-                    Method::PUT,
-                    &format!("/api/{}/tasks/{reader_task}", self.reader.id),
-                    Some(&self.reader.token),
-                    Some(json!({"title": format!("Task {reader_task} (updated)"),
-                                "description": "Updated by the benchmark", "completed": n % 2 == 0})),
-                    "10.0.0.1",
-                ),
+            Op::Update => call(
+                Function::Tasks,
+                Method::PUT,
+                format!("/api/{}/tasks/{reader_task}", self.reader.id),
+                reader,
+                Some(json!({"title": format!("Task {reader_task} (updated)"),
+                            "description": "Updated by the benchmark", "completed": n % 2 == 0})),
+                ip,
                 StatusCode::OK,
             ),
             Op::Delete => {
@@ -261,20 +350,33 @@ impl Bench {
                     .expect("lock")
                     .pop()
                     .ok_or("ran out of tasks to delete")?;
-                (
-                    &self.routers.tasks,
-                    request(
-                        Method::DELETE,
-                        &format!("/api/{}/tasks/{id}", self.writer.id),
-                        Some(&self.writer.token),
-                        None,
-                        "10.0.0.1",
-                    ),
+                call(
+                    Function::Tasks,
+                    Method::DELETE,
+                    format!("/api/{}/tasks/{id}", self.writer.id),
+                    writer,
+                    None,
+                    ip,
                     StatusCode::NO_CONTENT,
                 )
             }
-        };
-        let response = router
+        })
+    }
+
+    fn router(&self, function: Function) -> &Router {
+        match function {
+            Function::Health => &self.routers.health,
+            Function::Auth => &self.routers.auth,
+            Function::Tasks => &self.routers.tasks,
+        }
+    }
+
+    /// One call of `op`; an unexpected status is an error with the answer.
+    async fn call(&self, op: Op) -> Result<(), String> {
+        let call = self.next_call(op)?;
+        let req = request(call.method, &call.path, call.token, call.body, &call.ip);
+        let response = self
+            .router(call.function)
             .clone()
             .oneshot(req)
             .await
@@ -283,10 +385,11 @@ impl Bench {
         let body = to_bytes(response.into_body(), usize::MAX)
             .await
             .map_err(|e| e.to_string())?;
-        if status != expected {
+        if status != call.expected {
             return Err(format!(
-                "{}: expected {expected}, got {status}: {}",
+                "{}: expected {}, got {status}: {}",
                 op.name(),
+                call.expected,
                 String::from_utf8_lossy(&body)
             ));
         }
@@ -891,16 +994,22 @@ fn main() -> std::process::ExitCode {
     return_freed_memory_to_the_os();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = raw.split_first() else {
-        eprintln!("usage: bench_inprocess run|argon2|prepare-db ...");
+        eprintln!("usage: bench_inprocess run|instructions|argon2|prepare-db ...");
         return std::process::ExitCode::FAILURE;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    // `instructions` counts what a function does, on the runtime every function's `main` uses.
+    let runtime = if command == "instructions" {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("a tokio runtime");
     let result = match command.as_str() {
         "run" => runtime.block_on(run(Args::parse(rest))),
         "argon2" => runtime.block_on(argon2(Args::parse(rest))),
+        "instructions" => runtime.block_on(instructions(Args::parse(rest))),
         "prepare-db" => runtime.block_on(prepare_db(rest.first().cloned().unwrap_or_default())),
         other => Err(format!("unknown command {other}")),
     };
@@ -974,63 +1083,196 @@ async fn argon2(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    // The functions' own log line per request, to stdout as in Lambda (the caller discards it).
+/// The Lambda adapter every function is served through (`shared::lambda::run`).
+type Adapter = shared::lambda::Gateway;
+
+/// What the Lambda runtime does with one API Gateway event for a function, less its HTTP
+/// exchange with the Runtime API: the event is deserialized as lambda_runtime does (serde_json
+/// through serde_path_to_error), the function's adapter (`shared::lambda::Gateway`, over
+/// lambda_http's) turns it into a request, calls the router and turns the answer into API
+/// Gateway's response envelope (the body as a JSON string), and that is serialized with
+/// `serde_json::to_vec` as lambda_runtime sends it.
+async fn answer(adapter: &mut Adapter, event: &[u8]) -> Result<Vec<u8>, String> {
+    let payload: lambda_http::request::LambdaRequest =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event))
+            .map_err(|e| e.to_string())?;
+    let Ok(ready) = adapter.ready().await;
+    let Ok(response) = ready
+        .call(lambda_http::LambdaEvent::new(
+            payload,
+            lambda_http::Context::default(),
+        ))
+        .await;
+    serde_json::to_vec(&response).map_err(|e| e.to_string())
+}
+
+/// One request of `op` in its Lambda form, with the start of the envelope its answer must have.
+fn lambda_call(bench: &Bench, op: Op) -> Result<(Function, Vec<u8>, String), String> {
+    let call = bench.next_call(op)?;
+    let status = format!("{{\"statusCode\":{},", call.expected.as_u16());
+    Ok((call.function, call.event(), status))
+}
+
+/// Answers every event; the first answer without its expected status is the error.
+async fn answer_all(
+    adapters: &mut [Adapter; 3],
+    op: Op,
+    events: &[(Function, Vec<u8>, String)],
+) -> Result<(), String> {
+    for (function, event, status) in events {
+        let envelope = answer(&mut adapters[*function as usize], event).await?;
+        if !envelope.starts_with(status.as_bytes()) {
+            return Err(format!(
+                "{}: expected {status}..., got {}",
+                op.name(),
+                String::from_utf8_lossy(&envelope)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `instructions`: each operation's requests, counted by callgrind. Meant to run under
+/// `valgrind --tool=callgrind --instr-atstart=no` (scripts/instructions.sh): per operation, some
+/// warm-up requests (connections open, caches filled), then `--requests` events built in advance
+/// and answered one after another with instrumentation on, dumped under the operation's name.
+/// The runtime is tokio's current-thread one, as in every function's `main`, so the count is all
+/// this process does for those requests (handlers, pool, the tokio-postgres connection task,
+/// tokio, lambda_http, the log line; argon2 on the blocking pool for register and login) and
+/// nothing of the PostgreSQL server (another process); waiting for it costs no instructions.
+async fn instructions(args: Args) -> Result<(), String> {
+    // The functions' own log line per request (the caller sends it to /dev/null).
     shared::telemetry::init();
     let mut out = Output::create(args.get("out").ok_or("--out is required")?);
-    let warmup = args.secs("warmup", 1.0);
-    let duration = args.secs("duration", 5.0);
-    let hash_calls = args.number("hash-iterations", 40);
-    let floor_duration = args.number("floor-duration", 5);
-    let work = std::path::PathBuf::from(args.get("work").unwrap_or("/tmp/bench_inprocess"));
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-
-    // `--statement-cache true`: the same, with DATABASE_STATEMENT_CACHE on, for the operations that
-    // do not hash a password, and nothing else (no round trips, no floor).
-    let statement_cache = args.get("statement-cache") == Some("true");
-    let mode = if statement_cache {
-        "inprocess_cached"
-    } else {
-        "inprocess"
-    };
-    let database = TestDb::new().await;
-    let config = |url: &str| DatabaseConfig {
-        url: SecretString::from(format!(
-            "{}?sslmode=disable",
-            url.split('?').next().unwrap_or(url)
-        )),
-        // As many connections as concurrent calls (each Lambda instance has its own 2).
-        pool_max_size: 4,
-        connect_timeout: Duration::from_secs(2),
-        pool_wait_timeout: Duration::from_millis(1500),
-        query_timeout: Duration::from_secs(4),
-        statement_cache,
-    };
-    let vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
-    let jwt = JwtConfig::from_source(&Source::new(&vars)).map_err(|e| e.to_string())?;
-    let settings = auth::AuthSettings::from_source(&vars).map_err(|e| e.to_string())?;
-    let routers = |url: String| {
-        let jwt = jwt.clone();
-        let settings = settings.clone();
-        async move {
-            let pool = || Db::connect_lazy(&config(&url)).expect("a pool");
-            let (health_db, auth_db, tasks_db) = (pool(), pool(), pool());
-            for db in [&health_db, &auth_db, &tasks_db] {
-                db.warm_up().await;
-            }
-            Routers {
-                health: health::app(health::HealthState { db: health_db }),
-                auth: auth::app(auth::AuthState::new(auth_db, &jwt, settings)),
-                tasks: tasks::app(
-                    tasks::TasksState::new(tasks_db, &jwt, None).expect("tasks state"),
-                ),
-            }
+    let requests = args.number("requests", 100);
+    let hash_requests = args.number("hash-requests", 5);
+    let warmup = args.number("warmup", 20);
+    let only: Option<Vec<&str>> = args.get("ops").map(|ops| ops.split(',').collect());
+    let under_valgrind = callgrind::running_on_valgrind();
+    let Seeded {
+        database,
+        sql,
+        bench,
+        ..
+    } = seed(false).await?;
+    let mut adapters = [Function::Health, Function::Auth, Function::Tasks]
+        .map(|function| Adapter::new(bench.router(function).clone()));
+    let order = [
+        Op::Health,
+        Op::Me,
+        Op::Create,
+        Op::List,
+        Op::Get,
+        Op::Update,
+        Op::Delete,
+        Op::Register,
+        Op::Login,
+    ];
+    for op in order {
+        if only.as_ref().is_some_and(|only| !only.contains(&op.name())) {
+            continue;
         }
+        let (warm, calls) = if op.hashes_a_password() {
+            (2, hash_requests)
+        } else {
+            (warmup, requests)
+        };
+        if op == Op::Delete {
+            add_deletable(&sql, &bench, warm + calls).await?;
+            sql.batch_execute("analyze tasks")
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if op == Op::Login && bench.login_email.lock().expect("lock").is_none() {
+            answer_all(&mut adapters, op, &[lambda_call(&bench, Op::Register)?]).await?;
+        }
+        for _ in 0..warm {
+            answer_all(&mut adapters, op, &[lambda_call(&bench, op)?]).await?;
+        }
+        let events = (0..calls)
+            .map(|_| lambda_call(&bench, op))
+            .collect::<Result<Vec<_>, String>>()?;
+        callgrind::start_instrumentation();
+        let answered = answer_all(&mut adapters, op, &events).await;
+        callgrind::dump_stats_at(op.name());
+        callgrind::stop_instrumentation();
+        answered?;
+        out.line(
+            json!({"kind": "instructions_block", "op": op.name(), "requests": calls,
+                        "warmup": warm, "valgrind": under_valgrind}),
+        );
+    }
+    drop(adapters);
+    drop(sql);
+    drop(bench);
+    drop(database);
+    Ok(())
+}
+
+/// What the routers are built from: one pool per function on the database `url`.
+#[derive(Clone)]
+struct Configs {
+    jwt: JwtConfig,
+    settings: auth::AuthSettings,
+    statement_cache: bool,
+}
+
+impl Configs {
+    fn database(&self, url: &str) -> DatabaseConfig {
+        DatabaseConfig {
+            url: SecretString::from(format!(
+                "{}?sslmode=disable",
+                url.split('?').next().unwrap_or(url)
+            )),
+            // As many connections as concurrent calls (each Lambda instance has its own 2).
+            pool_max_size: 4,
+            connect_timeout: Duration::from_secs(2),
+            pool_wait_timeout: Duration::from_millis(1500),
+            query_timeout: Duration::from_secs(4),
+            statement_cache: self.statement_cache,
+        }
+    }
+
+    async fn routers(&self, url: String) -> Routers {
+        let pool = || Db::connect_lazy(&self.database(&url)).expect("a pool");
+        let (health_db, auth_db, tasks_db) = (pool(), pool(), pool());
+        for db in [&health_db, &auth_db, &tasks_db] {
+            db.warm_up().await;
+        }
+        Routers {
+            health: health::app(health::HealthState { db: health_db }),
+            auth: auth::app(auth::AuthState::new(
+                auth_db,
+                &self.jwt,
+                self.settings.clone(),
+            )),
+            tasks: tasks::app(
+                tasks::TasksState::new(tasks_db, &self.jwt, None).expect("tasks state"),
+            ),
+        }
+    }
+}
+
+/// A fresh database with the accounts and tasks every measurement starts from, and the bench on it.
+struct Seeded {
+    database: TestDb,
+    sql: Arc<tokio_postgres::Client>,
+    bench: Arc<Bench>,
+    configs: Configs,
+}
+
+async fn seed(statement_cache: bool) -> Result<Seeded, String> {
+    let database = TestDb::new().await;
+    let vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
+    let configs = Configs {
+        jwt: JwtConfig::from_source(&Source::new(&vars)).map_err(|e| e.to_string())?,
+        settings: auth::AuthSettings::from_source(&vars).map_err(|e| e.to_string())?,
+        statement_cache,
     };
 
     // Two accounts with live sessions, made in SQL (no password hashing before the RSS reading).
     let sql = database.client().await;
-    let keys = shared::auth::TokenKeys::new(&jwt);
+    let keys = shared::auth::TokenKeys::new(&configs.jwt);
     let tag = format!("{:x}", std::process::id());
     let mut accounts = Vec::new();
     for who in ["reader", "writer"] {
@@ -1084,15 +1326,10 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     // Statistics and no dead rows, as a database in service has (a fresh one has neither).
-    let vacuum = || async {
-        sql.batch_execute("vacuum (analyze) users, sessions, tasks, login_throttle")
-            .await
-            .map_err(|e| e.to_string())
-    };
-    vacuum().await?;
+    vacuum(&sql).await?;
 
     let bench = Arc::new(Bench {
-        routers: routers(database.url.clone()).await,
+        routers: configs.routers(database.url.clone()).await,
         reader,
         reader_tasks,
         writer,
@@ -1101,31 +1338,74 @@ async fn run(args: Args) -> Result<(), String> {
         sequence: AtomicU64::new(0),
         tag,
     });
-    let add_deletable = |count: u64| {
-        let sql = sql.clone();
-        let bench = bench.clone();
-        async move {
-            let ids: Vec<i64> = sql
-                .query(
-                    &format!(
-                        "insert into tasks (issuer, user_id, owner_id, title)
-                         select '', $1, $1::text::uuid, 'To delete ' || g from generate_series(1, {count}) g returning id"
-                    ),
-                    &[&bench.writer.id],
-                )
-                .await
-                .map_err(|e| e.to_string())?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            bench
-                .deletable
-                .lock()
-                .expect("lock")
-                .extend(ids.iter().rev());
-            Ok::<Vec<i64>, String>(ids)
-        }
+    Ok(Seeded {
+        database,
+        sql,
+        bench,
+        configs,
+    })
+}
+
+async fn vacuum(sql: &tokio_postgres::Client) -> Result<(), String> {
+    sql.batch_execute("vacuum (analyze) users, sessions, tasks, login_throttle")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `count` new tasks of the writer's for the delete operation; their ids in insertion order.
+async fn add_deletable(
+    sql: &tokio_postgres::Client,
+    bench: &Bench,
+    count: u64,
+) -> Result<Vec<i64>, String> {
+    let ids: Vec<i64> = sql
+        .query(
+            &format!(
+                "insert into tasks (issuer, user_id, owner_id, title)
+                 select '', $1, $1::text::uuid, 'To delete ' || g from generate_series(1, {count}) g returning id"
+            ),
+            &[&bench.writer.id],
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    bench
+        .deletable
+        .lock()
+        .expect("lock")
+        .extend(ids.iter().rev());
+    Ok(ids)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    // The functions' own log line per request, to stdout as in Lambda (the caller discards it).
+    shared::telemetry::init();
+    let mut out = Output::create(args.get("out").ok_or("--out is required")?);
+    let warmup = args.secs("warmup", 1.0);
+    let duration = args.secs("duration", 5.0);
+    let hash_calls = args.number("hash-iterations", 40);
+    let floor_duration = args.number("floor-duration", 5);
+    let work = std::path::PathBuf::from(args.get("work").unwrap_or("/tmp/bench_inprocess"));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+
+    // `--statement-cache true`: the same, with DATABASE_STATEMENT_CACHE on, for the operations that
+    // do not hash a password, and nothing else (no round trips, no floor).
+    let statement_cache = args.get("statement-cache") == Some("true");
+    let mode = if statement_cache {
+        "inprocess_cached"
+    } else {
+        "inprocess"
     };
+    let Seeded {
+        database,
+        sql,
+        bench,
+        configs,
+    } = seed(statement_cache).await?;
+    let vacuum = || vacuum(&sql);
+    let add_deletable = |count: u64| add_deletable(&sql, &bench, count);
 
     let mut failed = false;
     let mut created = 0u64;
@@ -1221,7 +1501,7 @@ async fn run(args: Args) -> Result<(), String> {
         format!("{scheme}://{credentials}127.0.0.1:{port}/{path}")
     };
     let counted = Arc::new(Bench {
-        routers: routers(proxied_url).await,
+        routers: configs.routers(proxied_url).await,
         reader: Account {
             id: bench.reader.id.clone(),
             token: bench.reader.token.clone(),

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Instructions per request of every benchmarked route, counted by callgrind: the in-process path
+# as Lambda runs it (API Gateway event in, response envelope out, through lambda_http's adapter and
+# the function's router; `bench_inprocess instructions`), tokio's current-thread runtime as in every
+# function's main, warm, averaged over a fixed number of requests. Only the block that answers those
+# requests is instrumented (callgrind client requests around it; `--instr-atstart=no`), so the
+# count is everything this process executes for them, on every thread, and nothing of the
+# PostgreSQL server, which is another process; waiting for it costs no instructions. The figures
+# do not move with the machine's load, unlike wall-clock times.
+#
+#   scripts/instructions.sh                      # every route; the table goes into README.md
+#   scripts/instructions.sh --ops list,get --requests 20 --no-readme   # a quick look
+#   scripts/instructions.sh --profile list,create   # per-function totals of those (default: list)
+#   scripts/bench.sh --instructions-only         # the same as the first line
+#
+# Results in .local/instructions/ (or --work DIR): instructions.jsonl, callgrind's dumps
+# (callgrind.out.N, one per route), profile-<route>.txt (callgrind_annotate, inclusive and self).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+requests=100 hash_requests=5 warmup=20 ops="" profile="list" write_readme=true work="$LOCAL/instructions"
+while [ $# -gt 0 ]; do
+    case $1 in
+        --requests) requests=$2; shift ;;
+        --hash-requests) hash_requests=$2; shift ;;
+        --warmup) warmup=$2; shift ;;
+        --ops) ops=$2; shift ;;
+        --profile) profile=$2; shift ;;
+        --work) work=$2; shift ;;
+        --no-readme) write_readme=false ;;
+        *) die "unknown argument: $1 (use --requests N, --hash-requests N, --warmup N, --ops a,b, --profile a,b, --work DIR, --no-readme)" ;;
+    esac
+    shift
+done
+
+command -v valgrind >/dev/null 2>&1 || apt_install valgrind
+ensure_venv
+server=$(find_or_start_pg "${BENCH_SERVER_URL:-}")
+# The bench makes (and drops) its own database on this server (shared::testing::TestDb).
+export TEST_DATABASE_URL=$server
+unset TEST_POOLER_URL
+
+say "building the in-process bench (profile \"profiling\": release with symbols)"
+cargo build --quiet --profile profiling -p xtask --example bench_inprocess
+bench_bin="${CARGO_TARGET_DIR:-$ROOT/target}/profiling/examples/bench_inprocess"
+
+rm -rf "$work"
+mkdir -p "$work"
+args=(instructions --out "$work/blocks.jsonl" --requests "$requests" --hash-requests "$hash_requests" --warmup "$warmup")
+[ -n "$ops" ] && args+=(--ops "$ops")
+say "counting under callgrind: $requests requests per route after $warmup warm-up ones (register and login: $hash_requests after 2)"
+# JSON log lines, as in AWS; the functions' log goes to a file.
+LOG_FORMAT=json RUST_LOG=info valgrind --tool=callgrind --instr-atstart=no \
+    --callgrind-out-file="$work/callgrind.out" "$bench_bin" "${args[@]}" \
+    > "$work/functions.log" 2> "$work/valgrind.log" \
+    || { tail -n 30 "$work/valgrind.log" >&2; die "the instructions run failed (log: $work/valgrind.log)"; }
+
+report_args=(--instructions "$work")
+$write_readme && report_args+=(--readme README.md)
+"$VENV/bin/python" scripts/bench/report.py "${report_args[@]}" --profile "$profile"
