@@ -24,11 +24,13 @@ fi
 
 # The auth and tasks suites once more with EdDSA access tokens (shared::testing reads the switch:
 # the auth function signs with an Ed25519 key, the tasks function holds its public key only).
-# Same binaries, nothing to build; about 1.5 minutes. Only for a full run (no arguments).
+# The same --workspace build (selecting packages with -p would unify features differently and
+# rebuild shared, auth and tasks), so nothing to build; about 1.5 minutes. Only for a full run.
 if [ $# -eq 0 ]; then
     say "the auth and tasks suites again with TEST_JWT_ALGORITHM=EdDSA"
     if cargo nextest --version >/dev/null 2>&1; then
-        TEST_JWT_ALGORITHM=EdDSA cargo nextest run -p auth -p tasks --no-fail-fast || status=$?
+        TEST_JWT_ALGORITHM=EdDSA cargo nextest run --workspace --no-fail-fast \
+            -E 'package(auth) | package(tasks)' || status=$?
     else
         TEST_JWT_ALGORITHM=EdDSA cargo test -p auth -p tasks --no-fail-fast || status=$?
     fi
