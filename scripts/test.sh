@@ -24,8 +24,9 @@ fi
 
 # The auth and tasks suites once more with EdDSA access tokens (shared::testing reads the switch:
 # the auth function signs with an Ed25519 key, the tasks function holds its public key only).
-# The same --workspace build (selecting packages with -p would unify features differently and
-# rebuild shared, auth and tasks), so nothing to build; about 1.5 minutes. Only for a full run.
+# Selected from the same --workspace build with a filter. It still recompiles part of the tree
+# (ring and what depends on it), most likely because the `cargo lambda watch` runs of the e2e tests
+# build into the same target dir with another environment; about 2.5 minutes. Only for a full run.
 if [ $# -eq 0 ]; then
     say "the auth and tasks suites again with TEST_JWT_ALGORITHM=EdDSA"
     if cargo nextest --version >/dev/null 2>&1; then
