@@ -22,7 +22,7 @@ pgbench="${bindir:+$bindir/}pgbench"; command -v "$pgbench" >/dev/null || pgbenc
 psql_bin="$(dirname "$(command -v "$pgbench")")/psql"; [ -x "$psql_bin" ] || psql_bin=$(command -v psql)
 
 url=$(with_database "$server" tasks_bench_idempotency)
-cargo build --quiet -p shared --bin migrate
+cargo build --quiet -p schema --bin migrate
 DATABASE_URL=$url DATABASE_DIRECT_URL='' "${CARGO_TARGET_DIR:-target}/debug/migrate" up >/dev/null
 "$psql_bin" -q "$url" -c "set client_min_messages = warning; truncate users, idempotency_keys cascade"
 read -r user session < <("$psql_bin" -At -F ' ' "$url" -c "

@@ -59,7 +59,7 @@ fi
 ensure_venv
 ensure_python_tools scripts/bench/requirements.txt
 server=$(find_or_start_pg "${BENCH_SERVER_URL:-}")
-# The in-process bench's own database is made on this server (shared::testing::TestDb).
+# The in-process bench's own database is made on this server (test_support::TestDb).
 export TEST_DATABASE_URL=$server
 unset TEST_POOLER_URL
 

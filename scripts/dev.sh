@@ -35,12 +35,12 @@ fi
 # deleting the three lines, goes back to the shared secret).
 if ! grep -q '^JWT_SIGNING_KEY=' .env; then
     say "adding a new Ed25519 key pair to .env (JWT_ALGORITHM=EdDSA)"
-    keys=$(cargo run --quiet -p shared --bin jwt-keys -- env) || die "generating the key pair failed"
-    printf '# Written by scripts/dev.sh: the signing key and its JWKS (cargo run -p shared --bin jwt-keys -- env).\n%s\n' "$keys" >> .env
+    keys=$(cargo xtask jwt-keys env) || die "generating the key pair failed"
+    printf '# Written by scripts/dev.sh: the signing key and its JWKS (cargo xtask jwt-keys env).\n%s\n' "$keys" >> .env
 fi
 
 say "migrating $(redact "$database_url")"
-DATABASE_URL=$database_url cargo run --quiet -p shared --bin migrate -- up
+DATABASE_URL=$database_url cargo run --quiet -p schema --bin migrate -- up
 
 say "starting cargo lambda watch on http://localhost:${PORT:-9000}"
 export DATABASE_URL=$database_url

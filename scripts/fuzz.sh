@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes what the API parses from untrusted input (shared/fuzz: token_verify, body_parse,
+# Fuzzes what the API parses from untrusted input (fuzz: token_verify, body_parse,
 # path_query) with cargo-fuzz/libFuzzer, each target for a bounded time, and reports per target
 # the number of executions and whether it crashed. Exits non-zero on any crash.
 #
@@ -7,9 +7,9 @@
 #
 # Too slow for every CI run (the first, instrumented build alone takes about 25 minutes on two
 # cores); run it after changing a parser, the token checks or a body type.
-# The corpus grows in shared/fuzz/corpus/<target> (not in git) from the committed seeds in
-# shared/fuzz/seeds/<target>, with the dictionary shared/fuzz/dicts/<target>.dict. A crashing input
-# is saved in shared/fuzz/artifacts/<target>/; replay it from shared/ with
+# The corpus grows in fuzz/corpus/<target> (not in git) from the committed seeds in
+# fuzz/seeds/<target>, with the dictionary fuzz/dicts/<target>.dict. A crashing input
+# is saved in fuzz/artifacts/<target>/; replay it from the root with
 #   PATH=../.local/cargo/bin:$PATH RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --debug-assertions <target> <file>
 # FUZZ_SANITIZER=none skips AddressSanitizer (faster; all the code fuzzed is safe Rust).
 set -euo pipefail
@@ -33,16 +33,16 @@ if ! "$CARGO_ROOT/bin/cargo-fuzz" --version 2>/dev/null | grep -qF "$CARGO_FUZZ_
 fi
 export PATH="$CARGO_ROOT/bin:$PATH"
 
-# cargo-fuzz finds the crate from shared/ (its parent package); its lock file is shared/fuzz/Cargo.lock.
-cd "$ROOT/shared"
+# A cargo workspace of its own (fuzz/Cargo.lock), run from the root with --fuzz-dir.
+cd "$ROOT"
 fuzz=(--fuzz-dir fuzz --sanitizer "$sanitizer" --debug-assertions)
 mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
-[ "${#targets[@]}" -gt 0 ] || die "no fuzz targets in shared/fuzz"
+[ "${#targets[@]}" -gt 0 ] || die "no fuzz targets in fuzz"
 
 say "building ${targets[*]} (sanitizer: $sanitizer, debug assertions on)"
 cargo fuzz build "${fuzz[@]}" || die "building the fuzz targets failed"
 
-logs="$ROOT/shared/fuzz/target/logs"
+logs="$ROOT/fuzz/target/logs"
 mkdir -p "$logs"
 crashed=()
 summary=()
@@ -64,7 +64,7 @@ for target in "${targets[@]}"; do
         crashed+=("$target")
         artifact=$(sed -n -E 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -n 1)
         summary+=("$(printf '%-14s %12s executions, CRASHED (exit %s)%s' "$target" "${execs:-?}" "$status" \
-            "${artifact:+; input: shared/$artifact}")")
+            "${artifact:+; input: $artifact}")")
         grep -E -m 5 "panicked at|ERROR: |SUMMARY: " "$log" >&2 || tail -n 20 "$log" >&2
     fi
 done

@@ -37,7 +37,7 @@ done
 command -v valgrind >/dev/null 2>&1 || apt_install valgrind
 ensure_venv
 server=$(find_or_start_pg "${BENCH_SERVER_URL:-}")
-# The bench makes (and drops) its own database on this server (shared::testing::TestDb).
+# The bench makes (and drops) its own database on this server (test_support::TestDb).
 export TEST_DATABASE_URL=$server
 unset TEST_POOLER_URL
 

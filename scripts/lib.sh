@@ -174,3 +174,91 @@ ensure_frontend_tools() {
     [ -x /usr/bin/chromium ] || apt_install chromium
     npm_ci scripts/frontend
 }
+
+# Runs a command as the owner of the throwaway servers: initdb and PgBouncer refuse to run as root.
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u "$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Starts PgBouncer 1.18 in transaction mode — the strictest pooler (no prepared statement may
+# outlive a transaction, no session state), as Neon's `-pooler` endpoint runs — in front of the
+# server at $1, on 127.0.0.1:${PGBOUNCER_PORT:-6432}; installs it from the OS packages when
+# missing. Prints its URL. It stops when the calling script exits (stop_pgbouncer in a trap).
+start_pgbouncer() {
+    local server=$1 host_port pg_host pg_port dir="$LOCAL/pgbouncer" bouncer
+    if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+        apt_install pgbouncer
+    fi
+    bouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    host_port=$("$VENV/bin/python" -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 5432)' "$server")
+    read -r pg_host pg_port <<<"$host_port"
+    mkdir -p "$dir"
+    cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$pg_host port=$pg_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${PGBOUNCER_PORT:-6432}
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+max_db_connections = 0
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    echo '"postgres" ""' > "$dir/users.txt"
+    if [ "$(id -u)" = 0 ]; then chown -R "$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)" "$dir"; fi
+    stop_pgbouncer
+    as_owner "$bouncer" -d "$dir/pgbouncer.ini" >&2 || die "PgBouncer did not start; see $dir/pgbouncer.log"
+    echo "postgres://postgres@127.0.0.1:${PGBOUNCER_PORT:-6432}/postgres"
+}
+
+stop_pgbouncer() {
+    local pid="$LOCAL/pgbouncer/pgbouncer.pid"
+    if [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; then sleep 1; fi
+    return 0
+}
+
+# A throwaway TLS-only PostgreSQL on 127.0.0.1:${TLS_TEST_PORT:-54330} with a test CA and a server
+# certificate for `localhost` (openssl), for the TLS tests (shared/tests/tls.rs): sslmode=require
+# connects with the right CA and refuses another CA or another host name. Exports TLS_TEST_*.
+start_tls_pg() {
+    local bindir dir="$LOCAL/tls" port=${TLS_TEST_PORT:-54330}
+    command -v openssl >/dev/null 2>&1 || die "openssl is needed to make the test certificates"
+    bindir=$(pg_bindir) || die "PostgreSQL server binaries (initdb, pg_ctl) are needed"
+    stop_tls_pg
+    rm -rf "$dir" && mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Test CA" -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Other CA" -keyout other-ca.key -out other-ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' > server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt 2>/dev/null
+        chmod 600 server.key
+    )
+    if [ "$(id -u)" = 0 ]; then
+        chown -R "$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)" "$dir"
+        chmod 755 "$LOCAL"
+    fi
+    as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust >/dev/null || die "initdb for the TLS server failed"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 -o \
+        "-p $port -c listen_addresses=localhost -k /tmp -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" \
+        start >/dev/null || die "the TLS PostgreSQL did not start; see $dir/postgres.log"
+    export TLS_TEST_PORT=$port TLS_TEST_CA="$dir/ca.pem" TLS_TEST_OTHER_CA="$dir/other-ca.pem"
+}
+
+stop_tls_pg() {
+    local bindir
+    [ -f "$LOCAL/tls/data/postmaster.pid" ] || return 0
+    bindir=$(pg_bindir) || return 0
+    as_owner "$bindir/pg_ctl" -D "$LOCAL/tls/data" -m fast stop >/dev/null 2>&1 || true
+}

@@ -13,5 +13,5 @@ output() {
 private=$(output JwtSigningKeysArn)
 public=$(output JwtPublicKeysArn)
 [ -n "$private" ] && [ -n "$public" ] || { echo "no JwtSigningKeysArn/JwtPublicKeysArn output on $stack" >&2; exit 1; }
-cargo run --quiet -p shared --bin jwt-keys -- rotate "$private" "$public"
+cargo xtask jwt-keys rotate "$private" "$public"
 echo "now: sam deploy --stack-name $stack --parameter-overrides JwtKeysVersion=$(date -u +%Y%m%d%H%M%S)" >&2

@@ -27,7 +27,7 @@ print(urllib.parse.urlunsplit(u))
 PY
 )
 say "resetting $(redact "$DATABASE_URL")"
-cargo build --quiet -p shared --bin migrate
+cargo build --quiet -p schema --bin migrate
 migrate="${CARGO_TARGET_DIR:-target}/debug/migrate"   # a shared CARGO_TARGET_DIR is honoured
 "$migrate" up >/dev/null
 "$migrate" down 1000 >/dev/null

@@ -1,5 +1,5 @@
 // The docs pages and CORS as a browser sees them: Debian's Chromium, driven by playwright-core,
-// against the API at API_URL (cargo lambda watch). Run by shared/tests/frontend.rs.
+// against the API at API_URL (cargo lambda watch). Run by e2e/tests/frontend.rs.
 //
 // - /docs: Swagger UI loads from the API's own origin, "Authorize" signs in through the OAuth2
 //   password flow at /auth/token, "Try it out" on GET /users/me answers 200 with the user, and a

@@ -1,6 +1,6 @@
 // The generated client as a frontend gets it: @hey-api/openapi-ts generates it from the document
 // the API at API_URL serves, `tsc --strict` type-checks it with flows.ts (the seeds' flows written
-// against it), and Node runs them. Run by shared/tests/frontend.rs; fails on the first problem.
+// against it), and Node runs them. Run by e2e/tests/frontend.rs; fails on the first problem.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 

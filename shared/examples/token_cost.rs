@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use shared::auth::TokenKeys;
 use shared::config::{JwtConfig, Source};
-use shared::keyring::KeyRing;
+use shared::token::ring::KeyRing;
+use shared::token::TokenKeys;
 use uuid::Uuid;
 
 /// One measured operation: its name and one repetition of it.

@@ -53,7 +53,7 @@ pub struct JwtConfig {
     /// from HS256 to EdDSA); it never signs.
     pub previous_secret: Option<SecretString>,
     /// The Ed25519 private key the auth function signs with (EdDSA; no verifier needs it).
-    pub signing_key: Option<crate::jwks::Ed25519Key>,
+    pub signing_key: Option<crate::token::jwks::Ed25519Key>,
     /// The public keys that verify (EdDSA): a JWKS document with the signing key's public key,
     /// the next one and the previous one (see the README's rotation).
     pub public_keys: Option<String>,
@@ -196,7 +196,7 @@ impl JwtConfig {
                 let signing_key = source
                     .first(&["JWT_SIGNING_KEY"])
                     .map(|pem| {
-                        crate::jwks::Ed25519Key::from_pem(pem).map_err(|error| {
+                        crate::token::jwks::Ed25519Key::from_pem(pem).map_err(|error| {
                             ConfigError::Invalid {
                                 name: "JWT_SIGNING_KEY",
                                 reason: error.to_string(),
@@ -207,7 +207,7 @@ impl JwtConfig {
                 let public_keys = source
                     .first(&["JWT_PUBLIC_KEYS"])
                     .map(|document| {
-                        let keys = crate::jwks::public_jwks(document).map_err(|error| {
+                        let keys = crate::token::jwks::public_jwks(document).map_err(|error| {
                             ConfigError::Invalid {
                                 name: "JWT_PUBLIC_KEYS",
                                 reason: error.to_string(),
@@ -548,7 +548,7 @@ mod tests {
             read(&[("ALGORITHM", "EdDSA")]).unwrap_err(),
             ConfigError::Missing("JWT_PUBLIC_KEYS")
         );
-        let pem = crate::jwks::Ed25519Key::generate_pem();
+        let pem = crate::token::jwks::Ed25519Key::generate_pem();
         let signer = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", &pem)]).unwrap();
         assert_eq!(signer.algorithm, TokenAlgorithm::EdDSA);
         assert!(signer.secret.is_none() && signer.require_signing().is_ok());
@@ -556,7 +556,7 @@ mod tests {
             signer.require_public_keys(),
             Err(ConfigError::Missing("JWT_PUBLIC_KEYS"))
         );
-        let jwks = crate::jwks::document([&signer.signing_key.as_ref().unwrap().public]);
+        let jwks = crate::token::jwks::document([&signer.signing_key.as_ref().unwrap().public]);
         let verifier = read(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_PUBLIC_KEYS", &jwks)]).unwrap();
         assert_eq!(
             verifier.require_signing(),

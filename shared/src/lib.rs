@@ -1,7 +1,7 @@
-//! Everything the functions share: configuration, the Postgres pool, access-token checks, the error
-//! type and its HTTP mapping, request helpers, telemetry, the migration runner and the route list.
+//! What at least two functions use at run time: configuration, the Postgres pool, the token rule
+//! ([`token`]), the error type and its HTTP mapping, request helpers, the Lambda adapter,
+//! idempotency, email addresses and telemetry. Nothing here knows any one function.
 
-pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod cors;
@@ -11,17 +11,9 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod json;
-pub mod jwks;
-pub mod jwt;
-pub mod keyring;
 pub mod lambda;
-pub mod migrate;
-pub mod openapi;
-pub mod routes;
 pub mod telemetry;
-
-#[cfg(feature = "test-util")]
-pub mod testing;
+pub mod token;
 
 pub use error::{ApiError, Result};
 pub use secrecy;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use shared::db::{Db, DbError};
-use shared::testing::TestDb;
+use test_support::TestDb;
 
 #[tokio::test]
 async fn exhausted_pool_is_unavailable_after_the_wait_timeout_never_a_hang() {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use shared::db::DbError;
-use shared::testing::{TcpProxy, TestDb};
+use test_support::{TcpProxy, TestDb};
 use tokio_postgres::types::Type;
 
 #[tokio::test]
@@ -38,7 +38,7 @@ async fn connection_killed_by_the_server_is_replaced_without_failing_the_request
 #[tokio::test]
 async fn connection_cut_while_idle_is_replaced() {
     let database = TestDb::new().await;
-    let proxy = TcpProxy::start(shared::testing::server_address()).await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
     let mut config = database.config();
     config.url = proxy
         .url_for(secrecy::ExposeSecret::expose_secret(&config.url))

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use shared::aws::resolve_secrets;
-use shared::testing::Moto;
+use test_support::Moto;
 
 async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
     client
@@ -88,7 +88,7 @@ async fn a_value_set_directly_wins_over_the_secret() {
 
 #[tokio::test]
 async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
-    use shared::keyring::{rotate_in_secrets_manager, KeyRing};
+    use shared::token::ring::{rotate_in_secrets_manager, KeyRing};
     let moto = Moto::start().await;
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let private = create_secret(&client, "jwt-signing-keys", "{}").await;
@@ -105,8 +105,8 @@ async fn the_key_ring_is_created_once_then_rotated_in_secrets_manager() {
         "the deploy-time creation never replaces a ring"
     );
     let ring = KeyRing::from_secrets(
-        &shared::testing::secret_string(&client, &private).await,
-        &shared::testing::secret_string(&client, &public).await,
+        &test_support::secret_string(&client, &private).await,
+        &test_support::secret_string(&client, &public).await,
     )
     .unwrap()
     .unwrap();

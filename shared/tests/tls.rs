@@ -1,10 +1,10 @@
 //! TLS to PostgreSQL with `sslmode=require`: the certificate chain and host name are verified.
-//! Needs a server with a test CA, which scripts/test-tls.sh starts; ignored in the plain run.
+//! Needs a server with a test CA, which scripts/test.sh starts; ignored by a plain `cargo test`.
 
 use shared::db::{Db, DbError};
 
 fn setting(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by scripts/test-tls.sh"))
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by scripts/test.sh"))
 }
 
 fn db(host: &str, ca: &str) -> Db {
@@ -20,7 +20,7 @@ fn db(host: &str, ca: &str) -> Db {
 }
 
 #[tokio::test]
-#[ignore = "needs the TLS server of scripts/test-tls.sh"]
+#[ignore = "needs the TLS server scripts/test.sh starts"]
 async fn require_connects_to_a_server_whose_certificate_chains_to_the_given_ca() {
     let db = db("localhost", &setting("TLS_TEST_CA"));
     let row = db
@@ -34,7 +34,7 @@ async fn require_connects_to_a_server_whose_certificate_chains_to_the_given_ca()
 }
 
 #[tokio::test]
-#[ignore = "needs the TLS server of scripts/test-tls.sh"]
+#[ignore = "needs the TLS server scripts/test.sh starts"]
 async fn a_certificate_from_another_ca_is_refused() {
     let error = db("localhost", &setting("TLS_TEST_OTHER_CA"))
         .ping()
@@ -48,7 +48,7 @@ async fn a_certificate_from_another_ca_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "needs the TLS server of scripts/test-tls.sh"]
+#[ignore = "needs the TLS server scripts/test.sh starts"]
 async fn a_certificate_for_another_host_name_is_refused() {
     // The server's certificate names `localhost` only.
     let error = db("127.0.0.1", &setting("TLS_TEST_CA"))

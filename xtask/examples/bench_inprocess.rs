@@ -2,7 +2,7 @@
 //! that needs every function at once). Subcommands:
 //!
 //! - `run --out FILE [--duration S] [--warmup S] [--hash-iterations N] [--pgbench PATH]
-//!   [--floor-duration S] [--work DIR]`: on a fresh database of its own (`shared::testing::TestDb`,
+//!   [--floor-duration S] [--work DIR]`: on a fresh database of its own (`test_support::TestDb`,
 //!   dropped at the end), calls the real routers of `health`, `auth` and `tasks` with
 //!   `tower::ServiceExt::oneshot`, as lambda_http would after decoding an API Gateway event, and
 //!   times every benchmarked operation at concurrency 1 and 4 (tokio tasks on a multi-thread
@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use shared::config::{DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 use shared::secrecy::{ExposeSecret, SecretString};
-use shared::testing::TestDb;
+use test_support::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{Service as _, ServiceExt};
 
@@ -1032,18 +1032,17 @@ async fn prepare_db(url: String) -> Result<(), String> {
         })
         .ok_or("prepare-db needs a URL ending in a plain database name")?
         .to_owned();
-    let admin =
-        shared::migrate::connect(&shared::migrate::replace_database(&url, "postgres"), false)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+    let admin = schema::connect(&schema::replace_database(&url, "postgres"), false)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     admin
         .batch_execute(&format!("drop database if exists {name} with (force)"))
         .await
         .map_err(|e| e.to_string())?;
-    let mut client = shared::migrate::connect(&url, true)
+    let mut client = schema::connect(&url, true)
         .await
         .map_err(|e| format!("{e:#}"))?;
-    shared::migrate::up(&mut client, shared::migrate::MIGRATIONS)
+    schema::up(&mut client, schema::MIGRATIONS)
         .await
         .map_err(|e| format!("{e:#}"))?;
     Ok(())
@@ -1272,7 +1271,7 @@ async fn seed(statement_cache: bool) -> Result<Seeded, String> {
 
     // Two accounts with live sessions, made in SQL (no password hashing before the RSS reading).
     let sql = database.client().await;
-    let keys = shared::auth::TokenKeys::new(&configs.jwt);
+    let keys = shared::token::TokenKeys::new(&configs.jwt);
     let tag = format!("{:x}", std::process::id());
     let mut accounts = Vec::new();
     for who in ["reader", "writer"] {
@@ -1488,7 +1487,7 @@ async fn run(args: Args) -> Result<(), String> {
 
     // Round trips and the exact statements, through the counting proxy.
     let wire = Arc::new(Wire::default());
-    let upstream = shared::testing::server_address();
+    let upstream = test_support::server_address();
     let port = start_counting_proxy(upstream, wire.clone()).await;
     let proxied_url = {
         let url = database.config().url.expose_secret().to_owned();

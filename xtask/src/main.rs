@@ -1,36 +1,43 @@
-//! `cargo run -p xtask -- openapi`: regenerates `functions/health/openapi.json` from the code.
-//! `cargo run -p xtask -- openapi --check`: fails when the committed file is not what the code says.
+//! `cargo xtask <command>` (alias in .cargo/config.toml): the project's tooling. `cargo xtask
+//! --help` lists the commands; each is a module of this crate.
 
 use std::process::ExitCode;
 
+mod flags;
+
+use flags::{JwtKeysCmd, XtaskCmd};
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let path = xtask::openapi::committed_path();
-    match args.as_slice() {
-        ["openapi"] => {
-            if let Err(error) = std::fs::write(&path, xtask::openapi::render()) {
-                eprintln!("writing {}: {error}", path.display());
-                return ExitCode::FAILURE;
+    let flags = flags::Xtask::from_env_or_exit();
+    let result = match flags.subcommand {
+        XtaskCmd::Openapi(cmd) => xtask::codegen::ensure(&xtask::openapi::artifact(), cmd.check),
+        XtaskCmd::Schema(cmd) => runtime().block_on(async {
+            let text = xtask::schema::render(cmd.server.as_deref()).await?;
+            xtask::codegen::ensure(&xtask::schema::artifact(text), cmd.check)
+        }),
+        XtaskCmd::JwtKeys(cmd) => match cmd.subcommand {
+            JwtKeysCmd::Env(_) => {
+                print!("{}", xtask::jwt_keys::env());
+                Ok(())
             }
-            println!("wrote {}", path.display());
-            ExitCode::SUCCESS
-        }
-        ["openapi", "--check"] => {
-            let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            if committed == xtask::openapi::render() {
-                ExitCode::SUCCESS
-            } else {
-                eprintln!(
-                    "{} differs from the code: run `cargo run -p xtask -- openapi`",
-                    path.display()
-                );
-                ExitCode::FAILURE
-            }
-        }
-        _ => {
-            eprintln!("usage: cargo run -p xtask -- openapi [--check]");
-            ExitCode::from(2)
+            JwtKeysCmd::Rotate(cmd) => runtime().block_on(xtask::jwt_keys::rotate(
+                &cmd.private_secret_arn,
+                &cmd.public_secret_arn,
+            )),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use axum::routing::{get, patch, post};
 use axum::Router;
-use shared::auth::{AuthContext, TokenKeys};
 use shared::config::{ConfigError, DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
+use shared::token::TokenKeys;
+use users::AuthContext;
 
 pub mod domain;
-// Public only so the fuzz targets (shared/fuzz) can parse the real request bodies.
+// Public only so the fuzz targets (fuzz/) can parse the real request bodies.
 #[doc(hidden)]
 pub mod handlers;
 pub mod mailer;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod password;
 pub mod secrets;
 pub mod throttle;
+pub mod users;
 
 use domain::{Email, PasswordPolicy};
 use mailer::Mailer;

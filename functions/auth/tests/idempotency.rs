@@ -8,7 +8,7 @@ use axum::body::Body;
 use common::{capture_log, from_ip, TestApp, PASSWORD};
 use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use shared::testing::{send_raw, RawAnswer};
+use test_support::{send_raw, RawAnswer};
 
 fn registration(keys: &[&str], body: &Value) -> Request<Body> {
     let mut request = Request::builder()

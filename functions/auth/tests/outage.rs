@@ -12,7 +12,7 @@ use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 use shared::config::{JwtConfig, Source};
 use shared::secrecy::ExposeSecret;
-use shared::testing::TcpProxy;
+use test_support::TcpProxy;
 
 #[tokio::test]
 async fn outage_is_503_on_every_auth_route_and_service_resumes() {
@@ -21,10 +21,10 @@ async fn outage_is_503_on_every_auth_route_and_service_resumes() {
     let (access, refresh, user_id) = harness.signed_up("ada@example.com").await;
 
     // The same function, its pool behind a proxy that can take the database away.
-    let proxy = TcpProxy::start(shared::testing::server_address()).await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
     let mut config = harness.database.config();
     config.url = proxy.url_for(config.url.expose_secret()).into();
-    let vars: std::collections::HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+    let vars: std::collections::HashMap<String, String> = test_support::jwt_signer_vars(SECRET)
         .into_iter()
         .chain([("ADMIN_EMAIL".to_owned(), "admin@example.com".to_owned())])
         .collect();

@@ -6,7 +6,7 @@ use auth::mailer::Mailer;
 use common::TestApp;
 use http::StatusCode;
 use serde_json::json;
-use shared::testing::Moto;
+use test_support::Moto;
 
 async fn ses_mailer(moto: &Moto, from: &str) -> Mailer {
     let client = aws_sdk_sesv2::Client::new(&moto.sdk_config());

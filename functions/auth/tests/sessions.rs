@@ -188,7 +188,7 @@ async fn forged_and_broken_tokens_are_401_on_every_protected_route() {
         b64(r#"{"alg":"none","typ":"JWT"}"#),
         b64(&base.to_string())
     );
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let tokens = [
         tampered,
         alg_none,
@@ -198,13 +198,13 @@ async fn forged_and_broken_tokens_are_401_on_every_protected_route() {
             "some-other-secret-some-other-secret-123",
             Algorithm::HS256,
         ),
-        shared::testing::sign_as_ours(&with("exp", json!(now - 60)), common::SECRET),
-        shared::testing::sign_as_ours(&with("exp", json!((now + 600).to_string())), common::SECRET),
-        shared::testing::sign_as_ours(&without("sid"), common::SECRET),
-        shared::testing::sign_as_ours(&without("exp"), common::SECRET),
-        shared::testing::sign_as_ours(&with("sub", json!("not-a-uuid")), common::SECRET),
-        shared::testing::sign_as_ours(&with("sid", json!(uuid::Uuid::new_v4())), common::SECRET),
-        shared::testing::sign_as_ours(&with("typ", json!("refresh")), common::SECRET),
+        test_support::sign_as_ours(&with("exp", json!(now - 60)), common::SECRET),
+        test_support::sign_as_ours(&with("exp", json!((now + 600).to_string())), common::SECRET),
+        test_support::sign_as_ours(&without("sid"), common::SECRET),
+        test_support::sign_as_ours(&without("exp"), common::SECRET),
+        test_support::sign_as_ours(&with("sub", json!("not-a-uuid")), common::SECRET),
+        test_support::sign_as_ours(&with("sid", json!(uuid::Uuid::new_v4())), common::SECRET),
+        test_support::sign_as_ours(&with("typ", json!("refresh")), common::SECRET),
         "garbage".to_owned(),
     ];
     for token in &tokens {

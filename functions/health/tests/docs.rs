@@ -7,8 +7,8 @@ use axum::body::{to_bytes, Body};
 use health::{app, HealthState};
 use http::{Request, StatusCode};
 use serde_json::Value;
-use shared::routes::ROUTES;
-use shared::testing::TestDb;
+use test_support::routes::ROUTES;
+use test_support::TestDb;
 use tower::ServiceExt;
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];

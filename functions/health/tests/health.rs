@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 use serde_json::Value;
 use shared::db::Db;
 use shared::secrecy::ExposeSecret;
-use shared::testing::{TcpProxy, TestDb};
+use test_support::{TcpProxy, TestDb};
 use tower::ServiceExt;
 
 async fn call(app: Router, request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
@@ -100,7 +100,7 @@ async fn unresponsive_database_answers_503_within_5_seconds() {
 #[tokio::test]
 async fn outage_gives_503_and_recovery_gives_200_without_restart() {
     let database = TestDb::new().await;
-    let proxy = TcpProxy::start(shared::testing::server_address()).await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
     let mut config = database.config();
     config.url = proxy.url_for(config.url.expose_secret()).into();
     let app = app_on(Db::connect_lazy(&config).unwrap());

@@ -32,7 +32,7 @@ fn malformed_database_url_is_reported_without_echoing_it() {
 #[tokio::test]
 async fn a_missing_secrets_manager_secret_stops_the_process_with_the_reason() {
     // A local AWS API (moto): the configuration is read from Secrets Manager for real.
-    let moto = shared::testing::Moto::start().await;
+    let moto = test_support::Moto::start().await;
     let output = Command::new(env!("CARGO_BIN_EXE_health"))
         .env_clear()
         .envs(moto.env())

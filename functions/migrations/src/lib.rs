@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use schema::{self as migrate, MIGRATIONS};
 use serde::{Deserialize, Serialize};
-use shared::migrate::{self, MIGRATIONS};
 
 /// The same id on every update, so CloudFormation never asks to delete an "old" resource.
 pub const PHYSICAL_ID: &str = "database-migrations";
@@ -59,7 +59,9 @@ pub async fn handle_jwt_keys(
     ) {
         ("Delete", _, _) => Ok("nothing to do".to_owned()),
         ("Create" | "Update", Some(private), Some(public)) => {
-            match shared::keyring::rotate_in_secrets_manager(client, private, public, true).await {
+            match shared::token::ring::rotate_in_secrets_manager(client, private, public, true)
+                .await
+            {
                 Ok(Some(kid)) => Ok(format!("created the key ring; signing kid {kid}")),
                 Ok(None) => Ok("the key ring exists".to_owned()),
                 Err(error) => Err(format!("{error:#}")),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use migrations::{handle, respond, CustomResourceRequest, CustomResourceResponse};
-use shared::testing::TestDb;
+use test_support::TestDb;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 fn cfn_request(kind: &str, response_url: &str) -> CustomResourceRequest {
@@ -66,10 +66,8 @@ async fn one_put() -> (
 async fn create_applies_the_migrations_and_answers_success() {
     let database = TestDb::new().await;
     // Start from an empty database, as a first deploy would.
-    let mut client = shared::migrate::connect(&database.url, false)
-        .await
-        .unwrap();
-    shared::migrate::down(&mut client, shared::migrate::MIGRATIONS, 100)
+    let mut client = schema::connect(&database.url, false).await.unwrap();
+    schema::down(&mut client, schema::MIGRATIONS, 100)
         .await
         .unwrap();
 
@@ -94,7 +92,7 @@ async fn create_applies_the_migrations_and_answers_success() {
     assert_eq!(sent.logical_resource_id, "DatabaseMigrations");
     assert_eq!(sent.physical_resource_id, migrations::PHYSICAL_ID);
     // Every migration there is, whatever their numbers (they need not be contiguous).
-    let every: Vec<String> = shared::migrate::MIGRATIONS
+    let every: Vec<String> = schema::MIGRATIONS
         .iter()
         .map(|m| format!("{:04}", m.version))
         .collect();
@@ -193,7 +191,7 @@ fn jwt_keys_request(kind: &str, properties: serde_json::Value) -> CustomResource
 #[tokio::test]
 async fn jwt_keys_are_created_at_the_first_deploy_and_kept_on_updates() {
     use migrations::handle_jwt_keys;
-    let moto = shared::testing::Moto::start().await;
+    let moto = test_support::Moto::start().await;
     let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
     let mut arns = Vec::new();
     for name in ["signing", "public"] {
@@ -211,9 +209,9 @@ async fn jwt_keys_are_created_at_the_first_deploy_and_kept_on_updates() {
     let created = handle_jwt_keys(&jwt_keys_request("Create", properties.clone()), &client).await;
     assert_eq!(created.status, "SUCCESS", "{}", created.reason);
     assert_eq!(created.physical_resource_id, "jwt-keys");
-    let ring = shared::keyring::KeyRing::from_secrets(
-        &shared::testing::secret_string(&client, &arns[0]).await,
-        &shared::testing::secret_string(&client, &arns[1]).await,
+    let ring = shared::token::ring::KeyRing::from_secrets(
+        &test_support::secret_string(&client, &arns[0]).await,
+        &test_support::secret_string(&client, &arns[1]).await,
     )
     .unwrap()
     .expect("a key ring");
@@ -223,7 +221,7 @@ async fn jwt_keys_are_created_at_the_first_deploy_and_kept_on_updates() {
         created.reason
     );
     assert!(
-        !shared::testing::secret_string(&client, &arns[1])
+        !test_support::secret_string(&client, &arns[1])
             .await
             .contains("PRIVATE KEY"),
         "the public secret holds public keys only"
@@ -231,9 +229,9 @@ async fn jwt_keys_are_created_at_the_first_deploy_and_kept_on_updates() {
 
     let updated = handle_jwt_keys(&jwt_keys_request("Update", properties.clone()), &client).await;
     assert_eq!(updated.status, "SUCCESS");
-    let after = shared::keyring::KeyRing::from_secrets(
-        &shared::testing::secret_string(&client, &arns[0]).await,
-        &shared::testing::secret_string(&client, &arns[1]).await,
+    let after = shared::token::ring::KeyRing::from_secrets(
+        &test_support::secret_string(&client, &arns[0]).await,
+        &test_support::secret_string(&client, &arns[1]).await,
     )
     .unwrap()
     .unwrap();

@@ -36,7 +36,7 @@ async fn main() {
             fetch_timeout: Duration::from_secs(2),
         })
         .expect("a verifier");
-        let now = shared::auth::unix_now();
+        let now = shared::token::unix_now();
         let token = key.sign(
             &key.header(),
             &json!({"sub": "ba-user", "iat": now, "exp": now + 900, "iss": ISSUER, "aud": ISSUER,

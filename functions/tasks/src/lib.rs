@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use axum::routing::{get, patch};
 use axum::Router;
-use shared::auth::TokenKeys;
 use shared::config::{BetterAuthJwksConfig, DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 use shared::secrecy::ExposeSecret;
+use shared::token::TokenKeys;
 
 pub mod better_auth;
 pub mod caller;
 pub mod domain;
-// Public only so the fuzz targets (shared/fuzz) can parse the real request bodies.
+// Public only so the fuzz targets (fuzz/) can parse the real request bodies.
 #[doc(hidden)]
 pub mod handlers;
 pub mod listing;

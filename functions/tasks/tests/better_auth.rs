@@ -18,7 +18,7 @@ fn better_auth_token(claims: Value, secret: &str) -> String {
 }
 
 fn exp() -> u64 {
-    shared::auth::unix_now() + 600
+    shared::token::unix_now() + 600
 }
 
 #[tokio::test]
@@ -59,7 +59,7 @@ async fn subject_in_sub_or_user_id_gets_its_own_tasks() {
 #[tokio::test]
 async fn bad_better_auth_tokens_are_401() {
     let app = TestApp::with_better_auth(true).await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     for token in [
         better_auth_token(json!({"sub": "user-123"}), BETTER_AUTH_SECRET),
         better_auth_token(
@@ -149,7 +149,7 @@ async fn better_auth_secret_token_with_a_crit_header_is_401() {
 #[tokio::test]
 async fn better_auth_secret_token_with_nbf_or_iat_in_the_future_is_401() {
     let app = TestApp::with_better_auth(true).await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     for (claim, value) in [("nbf", now + 3600), ("iat", now + 3600)] {
         let mut claims = json!({"sub": "user-123", "exp": now + 7200});
         claims[claim] = json!(value);
@@ -219,7 +219,7 @@ async fn better_auth_secret_token_with_one_of_our_user_ids_never_reaches_that_us
 #[tokio::test]
 async fn session_cookie_cache_shape_gives_session_user_id_when_user_id_agrees() {
     let app = TestApp::with_better_auth(true).await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let cache = |session_user: &str, user: &str| {
         better_auth_token(
             json!({
@@ -262,7 +262,7 @@ async fn our_expired_token_still_says_so_when_better_auth_is_on() {
     ])
     .await;
     let user = app.user("ada@example.com").await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let expired = better_auth_token(
         json!({"sub": user.id, "sid": user.session, "role": "user", "iat": now - 3600,
                "exp": now - 1800, "iss": "tasks-api", "aud": "tasks-api", "typ": "access"}),

@@ -8,7 +8,7 @@ use axum::body::Body;
 use common::{TestApp, User};
 use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use shared::testing::{send_raw, RawAnswer};
+use test_support::{send_raw, RawAnswer};
 
 fn request_with_keys(user: &User, keys: &[&str], body: &str) -> Request<Body> {
     let mut request = Request::builder()

@@ -107,7 +107,7 @@ impl JwksServer {
     }
 
     fn claims(&self, sub: &str) -> Value {
-        let now = shared::auth::unix_now();
+        let now = shared::token::unix_now();
         json!({"sub": sub, "iat": now, "exp": now + 900, "iss": self.url, "aud": self.url,
                "email": "ada@example.com", "emailVerified": false, "name": "Ada"})
     }
@@ -192,7 +192,7 @@ async fn expired_wrong_issuer_wrong_audience_foreign_key_and_tampered_are_401() 
     let stranger = KeyPair::new(Kind::EdDSA);
     let server = JwksServer::start(&[&key]).await;
     let app = server.app(&[]).await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let with = |claim: &str, value: Value| {
         let mut claims = server.claims("ba-user-1");
         claims[claim] = value;
@@ -238,7 +238,7 @@ async fn jwks_tokens_with_future_nbf_or_iat_or_any_crit_or_an_embedded_key_are_4
     let attacker = KeyPair::new(Kind::EdDSA);
     let server = JwksServer::start(&[&key]).await;
     let app = server.app(&[]).await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let mut future_nbf = server.claims("ba-user-1");
     future_nbf["nbf"] = json!(now + 3600);
     let mut future_iat = server.claims("ba-user-1");
@@ -472,7 +472,7 @@ async fn a_jwks_document_given_as_configuration_needs_no_fetch() {
         ("BETTER_AUTH_ISSUER", "https://auth.example.com"),
     ])
     .await;
-    let now = shared::auth::unix_now();
+    let now = shared::token::unix_now();
     let claims = json!({"sub": "ba-user-1", "iat": now, "exp": now + 900,
                         "iss": "https://auth.example.com", "aud": "https://auth.example.com"});
     assert_eq!(

@@ -9,18 +9,18 @@ use common::TestApp;
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::secrecy::ExposeSecret;
-use shared::testing::TcpProxy;
+use test_support::TcpProxy;
 
 #[tokio::test]
 async fn outage_is_503_on_every_route_and_service_resumes() {
     let harness = TestApp::new().await;
     let user = harness.user("ada@example.com").await;
     // The same app, its pool behind a proxy that can take the database away.
-    let proxy = TcpProxy::start(shared::testing::server_address()).await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
     let mut config = harness.database.config();
     config.url = proxy.url_for(config.url.expose_secret()).into();
     let jwt = shared::config::JwtConfig::from_source(&shared::config::Source::new(
-        &shared::testing::jwt_verifier_vars(common::SECRET)
+        &test_support::jwt_verifier_vars(common::SECRET)
             .into_iter()
             .collect(),
     ))

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use common::real_better_auth::{send, BetterAuthServer, BetterAuthUser, SECRET};
 use serde_json::{json, Value};
-use shared::testing::{Emulator, TestDb};
+use test_support::{Emulator, TestDb};
 
 /// `METHOD base+path` with the token: (status, JSON body).
 async fn call(

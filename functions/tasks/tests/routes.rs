@@ -4,7 +4,7 @@ mod common;
 
 use common::TestApp;
 use http::Method;
-use shared::routes::{of, Function};
+use test_support::routes::{of, Function};
 
 #[tokio::test]
 async fn every_tasks_route_is_served() {

@@ -1,10 +1,10 @@
 //! Registration and the caller's own account: `/auth/register`, `/users/me`, `/welcome`.
 
+use crate::users::{Principal, User, USER_COLUMNS};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared::auth::{Principal, User, USER_COLUMNS};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{present_or_null, Json, SourceIp};
 use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};

@@ -1,12 +1,12 @@
 //! Administration: `GET /users` (paginated) and `PATCH /users/{id}` (role, disabled). Admins only.
 
+use crate::users::{Principal, User};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use shared::auth::{Principal, User};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{Json, Query};
 use time::OffsetDateTime;

@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use shared::auth::AccessClaims;
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{bearer_token, parse_form, require_content_type, Json, LimitedBody, SourceIp};
+use shared::token::AccessClaims;
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -292,11 +292,10 @@ async fn rotate(state: &AuthState, presented: &str) -> Result<axum::Json<TokenPa
         .query_opt(
             "with spent as (
                 update refresh_tokens rt set spent_at = now()
-                  from sessions s join users u on u.id = s.user_id
+                  from live_sessions s
                  where rt.token_hash = $1 and rt.spent_at is null and rt.expires_at > now()
-                   and s.id = rt.session_id and s.revoked_at is null and s.expires_at > now()
-                   and not u.disabled
-                returning rt.session_id, s.user_id, u.role, s.expires_at
+                   and s.id = rt.session_id
+                returning rt.session_id, s.user_id, s.role, s.expires_at
              ), issued as (
                 insert into refresh_tokens (token_hash, session_id, expires_at)
                 select $2, session_id, expires_at from spent
@@ -346,7 +345,7 @@ pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Resul
         .db
         .execute(
             "update sessions set revoked_at = now()
-              where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()",
+              where id = (select id from live_sessions where id = $1 and user_id = $2)",
             &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
         )
         .await?;
@@ -369,9 +368,8 @@ pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> R
         .db
         .query_opt(
             "select end_user_credentials(current.user_id)
-               from sessions current join users u on u.id = current.user_id
-              where current.id = $1 and current.user_id = $2 and current.revoked_at is null
-                and current.expires_at > now() and not u.disabled",
+               from live_sessions current
+              where current.id = $1 and current.user_id = $2",
             &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
         )
         .await?

@@ -8,8 +8,8 @@ use axum::Router;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{json, Value};
 use shared::config::{JwtConfig, Source};
-use shared::testing::TestDb;
 use std::collections::HashMap;
+use test_support::TestDb;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "auth-tests-secret-auth-tests-secret-0123";
@@ -34,7 +34,7 @@ impl TestApp {
 
     pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
         let database = TestDb::new().await;
-        let mut vars: HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+        let mut vars: HashMap<String, String> = test_support::jwt_signer_vars(SECRET)
             .into_iter()
             .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();

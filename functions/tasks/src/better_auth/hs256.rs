@@ -59,7 +59,7 @@ impl BetterAuthKey {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = shared::jwt::LEEWAY.as_secs();
+        validation.leeway = shared::token::precheck::LEEWAY.as_secs();
         validation.validate_aud = false;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
@@ -71,7 +71,8 @@ impl BetterAuthKey {
 
     /// The subject of a valid token.
     pub fn verify(&self, token: &str) -> Result<String, Rejection> {
-        shared::jwt::precheck(token, shared::auth::unix_now()).map_err(Rejection::from)?;
+        shared::token::precheck::precheck(token, shared::token::unix_now())
+            .map_err(Rejection::from)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| {
                 tracing::debug!(reason = %error, "Better Auth HS256 token rejected");

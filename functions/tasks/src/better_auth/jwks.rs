@@ -1,6 +1,6 @@
 //! Better Auth's JWT plugin tokens, verified against its JWKS: the key is chosen by `kid`, the
 //! algorithm comes from the key (never from the token's header alone), `iss`/`aud`/`exp` are
-//! required and checked, and the shared JOSE rules ([`shared::jwt::precheck`]) apply first.
+//! required and checked, and the shared JOSE rules ([`shared::token::precheck::precheck`]) apply first.
 //!
 //! The keys live per execution environment: fetched on the first token that needs them, used for
 //! `cache_max_age`, fetched again for an unknown `kid` at most once per `refetch_interval` (a flood
@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use shared::config::{BetterAuthJwksConfig, JwksSource};
-use shared::jwks::{KeySet, VerifyingKey};
+use shared::token::jwks::{KeySet, VerifyingKey};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
@@ -61,7 +61,7 @@ impl JwksVerifier {
     /// Fails on a configured JWKS document that is not one; fetches nothing.
     pub fn new(config: &BetterAuthJwksConfig) -> anyhow::Result<Self> {
         let mut base = Validation::new(Algorithm::EdDSA);
-        base.leeway = shared::jwt::LEEWAY.as_secs();
+        base.leeway = shared::token::precheck::LEEWAY.as_secs();
         base.validate_nbf = true;
         base.set_issuer(&[&config.issuer]);
         base.set_audience(&[&config.audience]);
@@ -98,7 +98,7 @@ impl JwksVerifier {
 
     /// Verifies a token of the JWT plugin: the shared pre-check, then the key its `kid` names.
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
-        let header = shared::jwt::precheck(token, shared::auth::unix_now())?;
+        let header = shared::token::precheck::precheck(token, shared::token::unix_now())?;
         let kid = header.kid.as_deref().ok_or(Rejection::Invalid("no kid"))?;
         let verified = match &self.keys {
             Keys::Fixed(set) => decode(set.get(kid), token),

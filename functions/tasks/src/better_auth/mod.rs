@@ -29,11 +29,11 @@ pub enum Rejection {
     Unavailable,
 }
 
-impl From<shared::jwt::Refused> for Rejection {
-    fn from(refused: shared::jwt::Refused) -> Self {
+impl From<shared::token::precheck::Refused> for Rejection {
+    fn from(refused: shared::token::precheck::Refused) -> Self {
         tracing::debug!(reason = %refused, "Better Auth token rejected");
         match refused {
-            shared::jwt::Refused::Expired => Self::Expired,
+            shared::token::precheck::Refused::Expired => Self::Expired,
             _ => Self::Invalid("refused by the JOSE pre-check"),
         }
     }
@@ -72,7 +72,7 @@ impl BetterAuth {
     /// Routes by the header: HS256 goes to the shared secret, a token with a `kid` and any other
     /// algorithm to the JWKS (where the key, not this header, decides the algorithm).
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
-        let header = shared::jwt::precheck(token, shared::auth::unix_now())?;
+        let header = shared::token::precheck::precheck(token, shared::token::unix_now())?;
         match (header.alg.as_str(), &header.kid, &self.secret, &self.jwks) {
             ("HS256", _, Some(secret), _) => Ok(Verified {
                 issuer: hs256::SECRET_ISSUER.to_owned(),

@@ -11,10 +11,10 @@ use axum::body::{to_bytes, Body};
 use axum::Router;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::Value;
-use shared::auth::TokenKeys;
 use shared::config::{BetterAuthJwksConfig, JwtConfig, Source};
-use shared::testing::TestDb;
+use shared::token::TokenKeys;
 use tasks::{app, TasksState};
+use test_support::TestDb;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "tasks-tests-secret-tasks-tests-secret-01";
@@ -55,11 +55,11 @@ impl TestApp {
         let extra = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         // The function holds what it holds when deployed (public keys only with EdDSA); the
         // tests mint tokens as the auth function does.
-        let all: HashMap<String, String> = shared::testing::jwt_verifier_vars(SECRET)
+        let all: HashMap<String, String> = test_support::jwt_verifier_vars(SECRET)
             .into_iter()
             .chain(extra.clone())
             .collect();
-        let signer: HashMap<String, String> = shared::testing::jwt_signer_vars(SECRET)
+        let signer: HashMap<String, String> = test_support::jwt_signer_vars(SECRET)
             .into_iter()
             .chain(extra)
             .collect();

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use shared::testing::TestDb;
+use test_support::TestDb;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// What the Better Auth server encrypts its private keys and signs its cookie cache with.

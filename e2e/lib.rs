@@ -1,0 +1,1 @@
+//! Nothing here: the crate is its tests (tests/), which drive every function together.
