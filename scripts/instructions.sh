@@ -8,7 +8,7 @@
 # PostgreSQL server, which is another process; waiting for it costs no instructions. The figures
 # do not move with the machine's load, unlike wall-clock times.
 #
-#   scripts/instructions.sh                      # every route; the table goes into README.md
+#   scripts/instructions.sh                      # every route; the table goes into docs/performance.md
 #   scripts/instructions.sh --ops list,get --requests 20 --no-readme   # a quick look
 #   scripts/instructions.sh --profile list,create   # per-function totals of those (default: list)
 #   scripts/bench.sh --instructions-only         # the same as the first line
@@ -57,5 +57,5 @@ LOG_FORMAT=json RUST_LOG=info valgrind --tool=callgrind --instr-atstart=no \
     || { tail -n 30 "$work/valgrind.log" >&2; die "the instructions run failed (log: $work/valgrind.log)"; }
 
 report_args=(--instructions "$work")
-$write_readme && report_args+=(--readme README.md)
+$write_readme && report_args+=(--readme docs/performance.md)
 "$VENV/bin/python" scripts/bench/report.py "${report_args[@]}" --profile "$profile"

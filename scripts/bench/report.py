@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of a scripts/bench.sh run into one markdown report: printed, and written
-into README.md between <!-- bench:start --> and <!-- bench:end --> (with --readme), with the cost
+into docs/performance.md between <!-- bench:start --> and <!-- bench:end --> (with --readme FILE), with the cost
 table derived from it between <!-- cost:start --> and <!-- cost:end -->.
 
 With --instructions DIR (scripts/instructions.sh) only the instructions per request: read from
@@ -24,7 +24,7 @@ ROUTES = [("health", "GET /health"), ("register", "POST /auth/register"), ("logi
 FUNCTIONS = ["health", "auth", "tasks"]
 MB = 1_000_000
 
-# The on-paper cost model of the README's "Scaling and cost" section (its assumptions are stated there).
+# The on-paper cost model of docs/performance.md's "Cost per request, on paper" (its assumptions are stated there).
 NEON_ROUND_TRIP_MS = 1.0
 LAMBDA_MB_PER_VCPU = 1769
 ARM64_USD_PER_GB_SECOND = 0.0000133334
@@ -358,7 +358,7 @@ def instructions_main(args):
 def write_between(readme, marker, text):
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(readme):
-        sys.exit(f"README has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers")
+        sys.exit(f"the target file has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers")
     return pattern.sub(lambda m: m.group(1) + text + m.group(2), readme, count=1)
 
 
@@ -366,7 +366,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work")
     parser.add_argument("--meta")
-    parser.add_argument("--readme")
+    parser.add_argument("--readme", metavar="FILE", help="write the figures between the markers of FILE (docs/performance.md)")
     parser.add_argument("--instructions", metavar="DIR", help="only the instructions per request, from DIR")
     parser.add_argument("--profile", help="with --instructions: routes to annotate (comma-separated)")
     args = parser.parse_args()
