@@ -187,7 +187,7 @@ claims = jwt.decode(token, key=key, algorithms=["EdDSA"], audience="tasks-api", 
                     options={"require": ["exp", "iat", "sub", "iss", "aud"]})
 print(json.dumps(claims))
 "#;
-    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
     let output = std::process::Command::new(python)
         .args(["-c", SCRIPT, &jwks.to_string(), token])
         .output()
