@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 
 use crate::errors::task_not_found;
 
-// A task as the routes answer it; `TaskRow::write_json` writes it without serde. (No doc comment:
-// it would become the schema's description in the OpenAPI document.)
+// A task as the routes answer it, for the OpenAPI document; `TaskRow::write_json` writes it. No doc
+// comment here: it would become the schema's description, a change to the document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Task {
     id: i64,

@@ -67,8 +67,9 @@ impl NewTask {
 }
 
 /// Creates a task for the caller. With an `Idempotency-Key`, a retry gets the first answer.
-#[utoipa::path(post, path = "/api/{user_id}/tasks", operation_id = "createTask", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    post, path = "/api/{user_id}/tasks", operation_id = "createTask",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(OwnerPath, IdempotencyKeyParam), request_body = NewTask,
     responses(
         (status = 201, description = "The new task (or, for a retried `Idempotency-Key`, the first answer again)", body = Task,
@@ -78,7 +79,8 @@ impl NewTask {
         (status = 409, description = "A request with this `Idempotency-Key` is still being processed",
          headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 422, description = "Invalid task, or an `Idempotency-Key` that is malformed or was used with a different request"),
-    ))]
+    )
+)]
 pub async fn create_task(
     State(state): State<TasksState>,
     caller: Caller,

@@ -14,14 +14,16 @@ use crate::sql::{caller_params, owned_by_caller, with_caller};
 use crate::state::TasksState;
 
 /// Deletes a task.
-#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", operation_id = "deleteTask", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    delete, path = "/api/{user_id}/tasks/{id}", operation_id = "deleteTask",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(TaskPath),
     responses(
         (status = 204, description = "Deleted"),
         NotTheCaller,
         TaskNotFound,
-    ))]
+    )
+)]
 pub async fn delete_task(
     State(state): State<TasksState>,
     caller: Caller,

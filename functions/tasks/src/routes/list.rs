@@ -71,15 +71,17 @@ fn list_statement(sort: Sort) -> &'static str {
 }
 
 /// The caller's tasks, a page at a time.
-#[utoipa::path(get, path = "/api/{user_id}/tasks", operation_id = "listTasks", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    get, path = "/api/{user_id}/tasks", operation_id = "listTasks",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(OwnerPath, RawListQuery),
     responses(
         (status = 200, description = "One page of tasks", body = Vec<Task>,
          headers(("X-Total-Count" = i64, description = "Number of tasks matching the filters"),
                  ("Link" = String, description = "`rel=\"next\"` URL of the next page, when there is one"))),
         NotTheCaller,
-    ))]
+    )
+)]
 pub async fn list_tasks(
     State(state): State<TasksState>,
     caller: Caller,

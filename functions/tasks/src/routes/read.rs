@@ -16,14 +16,16 @@ use crate::sql::{one_task, owned_by_caller, task_columns, with_caller};
 use crate::state::TasksState;
 
 /// One of the caller's tasks.
-#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", operation_id = "getTask", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    get, path = "/api/{user_id}/tasks/{id}", operation_id = "getTask",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(TaskPath),
     responses(
         (status = 200, description = "The task", body = Task),
         NotTheCaller,
         TaskNotFound,
-    ))]
+    )
+)]
 pub async fn get_task(
     State(state): State<TasksState>,
     caller: Caller,

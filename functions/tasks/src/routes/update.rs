@@ -1,5 +1,5 @@
-//! `PUT`, `PATCH /api/{user_id}/tasks/{id}` and `PATCH .../complete`: change one of the caller's
-//! tasks (all of it, some fields, or `completed` alone), with the session check in the same statement.
+//! `PUT`, `PATCH /api/{user_id}/tasks/{id}` and `PATCH .../complete`: change a task of the caller's
+//! (all of it, some fields, or `completed` alone), with the session check in the same statement.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -23,14 +23,16 @@ use crate::sql::{one_task, update_task};
 use crate::state::TasksState;
 
 /// Replaces a task's title and description (and `completed`, when given).
-#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", operation_id = "replaceTask", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    put, path = "/api/{user_id}/tasks/{id}", operation_id = "replaceTask",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(TaskPath), request_body = NewTask,
     responses(
         (status = 200, description = "The updated task", body = Task),
         NotTheCaller,
         TaskNotFound,
-    ))]
+    )
+)]
 pub async fn replace_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -77,14 +79,16 @@ pub struct TaskChanges {
 }
 
 /// Changes some fields of a task.
-#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}", operation_id = "updateTask", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    patch, path = "/api/{user_id}/tasks/{id}", operation_id = "updateTask",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(TaskPath), request_body = TaskChanges,
     responses(
         (status = 200, description = "The updated task", body = Task),
         NotTheCaller,
         TaskNotFound,
-    ))]
+    )
+)]
 pub async fn update_task(
     State(state): State<TasksState>,
     caller: Caller,
@@ -140,15 +144,17 @@ pub struct CompleteBody {
 
 /// No body (or `null`) toggles; `{"completed": true|false}` sets.
 /// Toggles `completed` (no body), or sets it (`{"completed": true}`).
-#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", operation_id = "toggleTaskCompleted", tag = "tasks",
-    security(("bearer" = []), ("oauth2_password" = [])),
+#[utoipa::path(
+    patch, path = "/api/{user_id}/tasks/{id}/complete", operation_id = "toggleTaskCompleted",
+    tag = "tasks", security(("bearer" = []), ("oauth2_password" = [])),
     params(TaskPath),
     request_body(content = Option<CompleteBody>, description = "Optional; without it the task toggles"),
     responses(
         (status = 200, description = "The updated task", body = Task),
         NotTheCaller,
         TaskNotFound,
-    ))]
+    )
+)]
 pub async fn complete_task(
     State(state): State<TasksState>,
     caller: Caller,
