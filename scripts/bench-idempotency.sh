@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What an Idempotency-Key costs a create, at the database: the exact statements of each path
-# (shared/src/idempotency.rs, functions/tasks/src/handlers.rs) replayed by `pgbench -M extended`
-# (one Parse/Bind/Execute per statement, as the functions send them), one client, fixed duration,
-# on a database of its own (`tasks_bench_idempotency`, dropped and re-created):
+# (shared/src/idempotency.rs, functions/tasks/src/sql.rs and routes/create.rs) replayed by
+# `pgbench -M extended` (one Parse/Bind/Execute per statement, as the functions send them), one
+# client, fixed duration, on a database of its own (`tasks_bench_idempotency`, dropped and
+# re-created):
 #   - create without a key: 1 statement;
 #   - create with a new key: claim, create, store the answer (3 statements);
 #   - replay of a stored answer: claim attempt, read, session check (3 statements).

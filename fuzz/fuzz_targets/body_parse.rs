@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use shared::error::{ApiError, FieldError};
 use shared::http::{parse_form, parse_json, Json, MAX_BODY_BYTES};
 use tasks::domain::{TaskDescription, TaskTitle};
-use tasks::handlers::{CompleteBody, NewTask, TaskChanges};
+use tasks::routes::{CompleteBody, NewTask, TaskChanges};
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()

@@ -20,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 use shared::error::ApiError;
 use shared::http::parse_query;
 use tasks::domain::parse_task_id;
-use tasks::listing::{After, ListParams, RawListQuery, SortKey, MAX_LIMIT};
+use tasks::routes::list::params::{After, ListParams, RawListQuery, SortKey, MAX_LIMIT};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 

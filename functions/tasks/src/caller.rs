@@ -10,7 +10,7 @@ use shared::http::bearer_token;
 use uuid::Uuid;
 
 use crate::better_auth::Rejection;
-use crate::TasksState;
+use crate::state::TasksState;
 
 /// The issuer of our own users' tasks (in `tasks.issuer`); no Better Auth issuer is empty.
 pub const OWN_ISSUER: &str = "";

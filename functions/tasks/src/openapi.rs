@@ -1,20 +1,20 @@
-//! The tasks function's part of the OpenAPI document, generated from the handlers' annotations and
+//! The tasks function's part of the OpenAPI document, generated from the routes' annotations and
 //! the types they read and write. The health function merges it into the whole API's document.
 
 use utoipa::OpenApi;
 
-use crate::handlers;
+use crate::routes::{create, delete, list, read, update};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        handlers::list_tasks,
-        handlers::create_task,
-        handlers::get_task,
-        handlers::replace_task,
-        handlers::update_task,
-        handlers::delete_task,
-        handlers::complete_task,
+        list::list_tasks,
+        create::create_task,
+        read::get_task,
+        update::replace_task,
+        update::update_task,
+        delete::delete_task,
+        update::complete_task,
     ),
     tags((name = "tasks", description = "The caller's own tasks"))
 )]

@@ -1,4 +1,5 @@
-//! `GET /api/{user_id}/tasks` parameters: filters, search, sort, page size and the keyset cursor.
+//! The `GET /api/{user_id}/tasks` query parsed, each field with its own 422: filters, search,
+//! sort, page size and the keyset cursor; and the next page's query string.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
