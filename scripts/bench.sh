@@ -2,7 +2,7 @@
 # The benchmark, in one run on a local PostgreSQL, printed as a table and written into docs/performance.md
 # (between <!-- bench:start --> and <!-- bench:end -->):
 #   - every benchmarked route at concurrency 1 and 4, called in-process on the routers (release
-#     example xtask/examples/bench_inprocess.rs) and through `cargo lambda watch --release`
+#     example xtask/examples/bench_inprocess/) and through `cargo lambda watch --release`
 #     (wrk when installed, else a Python asyncio client), fixed duration after a warm-up, no errors;
 #   - the same in-process calls with DATABASE_STATEMENT_CACHE=true (no password hashing ones);
 #   - the database floor: the exact statements of each operation replayed by `pgbench -M extended`;

@@ -335,7 +335,7 @@ def main():
         f"select '', '{reader_id}', '{reader_id}'::uuid, 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g returning id")]
 
     # Other users' tasks, so the planner sees a database in service (many owners; see
-    # bench_inprocess.rs), then statistics and no dead rows, as such a database has.
+    # bench_inprocess/seed.rs), then statistics and no dead rows, as such a database has.
     sql.rows(
         "with owners as (insert into users (email, email_key, password_hash) "
         f"select 'other' || g || '-{tag}@bench.example', 'other' || g || '-{tag}@bench.example', 'unused' "
@@ -413,7 +413,7 @@ def main():
                 raise SystemExit("tasks to delete were not numbered consecutively")
             state.update(delete=Counter(ids[0]), delete_first=ids[0], delete_last=ids[-1])
         if name in ("list", "delete"):
-            # What autovacuum would do within a minute of a bulk change (see bench_inprocess.rs).
+            # What autovacuum would do within a minute of a bulk change (see bench_inprocess/latency.rs).
             sql.rows("analyze tasks")
         for concurrency in (1, 4):
             result = run_route(args, sql, routes[name], state, concurrency, wrk, writer_id)

@@ -1,11 +1,12 @@
 //! Callgrind's client requests (valgrind.h and callgrind.h), for `bench_inprocess instructions`:
-//! callgrind instruments and counts only the measured block of each operation, and dumps that
-//! block's counts under the operation's name. Written out here because the crates that offer them
-//! compile C against valgrind's headers, which every `cargo clippy --all-targets` would then need;
-//! it is four request codes and valgrind's documented x86-64 "special instruction" sequence.
-//! Outside valgrind the sequence does nothing (the four rotations of rdi add up to 128 bits and
-//! `xchg rbx, rbx` changes no register) and every request answers its default. On other
-//! architectures these are no-ops and `running_on_valgrind` is false.
+//! instrument and count only the measured block of each operation, and dump it under its name.
+
+// Written out here because the crates that offer them compile C against valgrind's headers, which
+// every `cargo clippy --all-targets` would then need; it is four request codes and valgrind's
+// documented x86-64 "special instruction" sequence. Outside valgrind the sequence does nothing
+// (the four rotations of rdi add up to 128 bits and `xchg rbx, rbx` changes no register) and every
+// request answers its default. On other architectures these are no-ops and `running_on_valgrind`
+// is false.
 
 const RUNNING_ON_VALGRIND: usize = 0x1001;
 /// VG_USERREQ_TOOL_BASE('C', 'T'), callgrind's first request code.
