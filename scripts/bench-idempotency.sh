@@ -39,9 +39,7 @@ read -r user session < <("$psql_bin" -At -F ' ' "$url" -c "
 work="$LOCAL/bench-idempotency"
 mkdir -p "$work"
 caller="with caller as (select '$session'::uuid is null or exists (
-    select 1 from sessions s join users u on u.id = s.user_id
-     where s.id = '$session' and s.user_id = '$user' and s.revoked_at is null
-       and s.expires_at > now() and not u.disabled) as live)"
+    select 1 from live_sessions where id = '$session' and user_id = '$user') as live)"
 create="$caller, created as (
     insert into tasks (issuer, user_id, owner_id, title, description, completed)
     select '', '$user', '$user', 'Buy milk', null, false from caller where live

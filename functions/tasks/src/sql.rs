@@ -14,16 +14,15 @@ use crate::state::TasksState;
 
 /// Starts a statement with the `caller` CTE, one row whose `live` says whether the caller may act:
 /// `$1` subject, `$2` session id and `$3` user id (both null for Better Auth tokens), `$4` the
-/// subject's issuer (empty for our own users). `live` is false when the session is revoked or
-/// expired, or the user disabled or deleted. This is the only place the session is checked.
+/// subject's issuer (empty for our own users). `live` is false unless the session is in
+/// `live_sessions`, the one home of the rule (schema/migrations/0012: not revoked, not expired, the
+/// user neither disabled nor deleted). This is the only place the tasks function checks a session.
 macro_rules! with_caller {
     ($($statement:expr),+ $(,)?) => {
         concat!(
             "with caller as (
                 select $2::uuid is null or exists (
-                    select 1 from sessions s join users u on u.id = s.user_id
-                     where s.id = $2 and s.user_id = $3 and s.revoked_at is null
-                       and s.expires_at > now() and not u.disabled) as live
+                    select 1 from live_sessions where id = $2 and user_id = $3) as live
              ) ",
             $($statement),+
         )
