@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use axum::routing::{get, patch};
 use axum::Router;
-use shared::config::{BetterAuthJwksConfig, DatabaseConfig, JwtConfig, Source};
+use better_auth::config::BetterAuthJwksConfig;
+use shared::config::{DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 use shared::secrecy::ExposeSecret;
 use shared::token::TokenKeys;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
-use shared::config::{BetterAuthJwksConfig, JwksSource};
+use crate::better_auth::config::{BetterAuthJwksConfig, JwksSource};
 use shared::token::jwks::{KeySet, VerifyingKey};
 use tokio::sync::{Mutex, OnceCell};
 
