@@ -3,9 +3,7 @@
 //! or can appear. The database enforces it (tasks reference the user, on delete cascade); a
 //! writer that loses the race is told its session has ended (401), never a 500.
 
-// The auth suite's own harness (register, sign in, send), shared rather than copied.
-#[path = "../../functions/auth/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

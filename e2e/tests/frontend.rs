@@ -4,7 +4,7 @@
 //! through the seeds' flows. The Node side lives in scripts/frontend/ (its packages pinned there,
 //! installed by scripts/test.sh); a missing tool fails these tests, it never skips them.
 
-mod emulator;
+use crate::emulator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

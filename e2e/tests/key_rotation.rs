@@ -2,9 +2,7 @@
 //! document, an independent JOSE library (PyJWT, from .venv) verifying our token from the JWKS
 //! alone, and key rotation that signs nobody out. The tasks function here holds public keys only.
 
-// The auth suite's own harness (register, sign in, send), shared rather than copied.
-#[path = "../../functions/auth/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

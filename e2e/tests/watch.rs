@@ -2,7 +2,7 @@
 //! installs it) serves every function at the same paths as API Gateway, and the seeds' curl flows
 //! work against it unchanged.
 
-mod emulator;
+use crate::emulator;
 
 use emulator::{agent, Emulator};
 use test_support::TestDb;

@@ -1,6 +1,6 @@
 //! GET/PATCH/DELETE /users/me and GET /welcome.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, PASSWORD};
 use http::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! GET /users and PATCH /users/{id}: admins only; disabling works at once; the last admin stays.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use http::{Method, StatusCode};

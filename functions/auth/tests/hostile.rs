@@ -3,7 +3,7 @@
 //! event that should have ended them, ambiguous headers and bodies, and admin schemas shown to
 //! non-admins.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use common::{capture_log, last_mailed_token, Captured, TestApp, PASSWORD};

@@ -2,7 +2,7 @@
 //! instead of a 409 for an account it in fact made; only with the same password; keys are scoped to
 //! the address; twenty concurrent twins make one account and no 429.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use common::{capture_log, from_ip, TestApp, PASSWORD};

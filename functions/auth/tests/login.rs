@@ -1,7 +1,7 @@
 //! POST /auth/login and /auth/token: tokens, same answer for unknown email and wrong password,
 //! throttling per account and per source address.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use common::{from_ip, json_request, TestApp, PASSWORD};

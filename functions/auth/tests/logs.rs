@@ -1,7 +1,7 @@
 //! A whole auth flow logged at the most verbose level never writes a password, a password hash,
 //! an access token or a refresh token.
 
-mod common;
+use crate::common;
 
 use common::{Captured, TestApp, PASSWORD};
 use http::{Method, StatusCode};

@@ -1,7 +1,7 @@
 //! A database outage: every auth route that needs the database answers 503 with Retry-After
 //! within 5 s, and service resumes as soon as the database is back, without a restart.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

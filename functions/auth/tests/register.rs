@@ -1,6 +1,6 @@
 //! POST /auth/register: accounts, validation, duplicates (in any letter case, and under a race).
 
-mod common;
+use crate::common;
 
 use common::{json_request, TestApp, PASSWORD};
 use http::{Method, StatusCode};

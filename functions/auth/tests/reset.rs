@@ -1,7 +1,7 @@
 //! Password reset: 202 whatever the email, a single-use 15-minute token stored hashed, every
 //! session ended by the reset.
 
-mod common;
+use crate::common;
 
 use common::{capture_log, last_mailed_token, Captured, TestApp, PASSWORD};
 use http::StatusCode;

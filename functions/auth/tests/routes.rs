@@ -1,6 +1,6 @@
 //! Every auth route of the shared route list is served by the auth function (never 404 or 405).
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use http::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! Reset mails through Amazon SES (v2 API), against a local AWS API (moto), not a mock of ours.
 
-mod common;
+use crate::common;
 
 use auth::mailer::Mailer;
 use common::TestApp;

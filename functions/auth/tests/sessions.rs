@@ -1,7 +1,7 @@
 //! Refresh rotation and reuse detection, logout, logout-all, and access tokens that stop working
 //! at once.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, PASSWORD};
 use http::{Method, StatusCode};

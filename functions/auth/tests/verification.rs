@@ -1,7 +1,7 @@
 //! Email verification: the link mailed at registration and after an email change, the pending
 //! address, the first admin only with proof, REQUIRE_VERIFIED_EMAIL, and resends.
 
-mod common;
+use crate::common;
 
 use common::{capture_log, last_mailed_token, Captured, TestApp, PASSWORD};
 use http::{Method, StatusCode};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use keys::{KeyPair, Kind};
 use serde_json::json;
-use shared::config::{BetterAuthJwksConfig, JwksSource};
+use tasks::better_auth::config::{BetterAuthJwksConfig, JwksSource};
 use tasks::better_auth::JwksVerifier;
 
 const ISSUER: &str = "https://auth.example.com";

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use shared::config::{BetterAuthJwksConfig, DatabaseConfig, JwtConfig, Source};
+use better_auth::config::BetterAuthJwksConfig;
+use shared::config::{DatabaseConfig, JwtConfig, Source};
 
 pub mod better_auth;
 pub mod caller;

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use shared::config::JwtConfig;
 use shared::token::TokenKeys;
-use shared::config::{BetterAuthJwksConfig, JwtConfig};
+
+use crate::better_auth::config::BetterAuthJwksConfig;
 use shared::db::Db;
 use shared::secrecy::ExposeSecret;
 

@@ -1,7 +1,7 @@
 //! Tokens from a Better Auth frontend (seeds 001/003): HS256 with `BETTER_AUTH_SECRET`, subject in
 //! `sub` or `userId`, `exp` required, no `iss`/`aud`. Tasks live under the subject's string id.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, BETTER_AUTH_SECRET};
 use http::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! The seed 003 task flow, every row of the SPEC's tasks table, and validation at the edges.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use common::TestApp;

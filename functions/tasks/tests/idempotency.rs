@@ -2,7 +2,7 @@
 //! second row; another body with the key is a 422; a twin still in flight is a 409; keys belong to
 //! their caller; expired keys and dead claims free themselves.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use common::{TestApp, User};

@@ -1,7 +1,7 @@
 //! Isolation in every method: another user's path is 403, another user's task id is 404 and the
 //! row never changes; revoked sessions and disabled users are refused here too.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use http::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! goes down or hangs), with keys made here: the algorithm comes from the key, iss/aud/exp/nbf/iat
 //! and crit are checked, fetches stay bounded, and an unreachable JWKS is a 503 within 5 s.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! Listing: filters, search, every sort, and a 1,050-task walk with no duplicate and no gap.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -4,7 +4,7 @@
 //! default), ES256 and RS256 keys. These tests fail, never skip, when node or the package is
 //! missing: scripts/test.sh installs them.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

@@ -7,7 +7,7 @@
 //!   the row read back from the database and written by plain serde_json with `time`'s RFC 3339
 //!   (the rendering the handlers used before they wrote JSON themselves).
 
-mod common;
+use crate::common;
 
 use axum::body::{to_bytes, Body};
 use common::{TestApp, User};

@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::better_auth::config::{BetterAuthJwksConfig, JwksSource};
 use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
-use shared::config::{BetterAuthJwksConfig, JwksSource};
 use shared::token::jwks::{KeySet, VerifyingKey};
 use tokio::sync::{Mutex, OnceCell};
 

@@ -3,6 +3,7 @@
 //! ([`jwks`]), and the HS256 shapes signed with `BETTER_AUTH_SECRET` ([`hs256`]). Each issuer's
 //! subjects form their own namespace: a verified token names its issuer as well as its subject.
 
+pub mod config;
 pub mod fetch;
 pub mod hs256;
 pub mod jwks;

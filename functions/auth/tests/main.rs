@@ -1,0 +1,19 @@
+//! The auth function's tests, one binary (linking the AWS SDK once, not once per file): each
+//! module below is one part of the API, driven in-process through `auth::app` on its own database.
+
+mod common;
+
+mod account;
+mod admin;
+mod hostile;
+mod idempotency;
+mod login;
+mod logs;
+mod outage;
+mod register;
+mod reset;
+mod routes;
+mod ses;
+mod sessions;
+mod startup;
+mod verification;

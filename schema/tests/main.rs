@@ -1,0 +1,5 @@
+//! The schema crate's tests, one binary: the migration runner and schema.sql.
+
+mod migrate_command;
+mod migrations;
+mod schema_sql;
