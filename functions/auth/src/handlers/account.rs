@@ -11,12 +11,12 @@ use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyPar
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
-use super::{collect, reject_invalid, verify};
+use super::{collect, email_taken_is_conflict, reject_invalid, verify};
 use crate::domain::{DisplayName, Email, Password};
 use crate::password::Verified;
 use crate::secrets::new_token;
+use crate::state::AuthState;
 use crate::throttle;
-use crate::AuthState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -198,16 +198,6 @@ async fn create_account(
         answer: Answer::json(StatusCode::CREATED, Some("/users/me".to_owned()), &user),
         password_hash: hash,
     })
-}
-
-/// SQLSTATE 23505 on the case-insensitive email index is a 409, decided by the database at insert
-/// or update time (no check-then-write race).
-pub(crate) fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
-    if error.is_unique_violation("users_email_key") {
-        ApiError::Conflict("Email already registered".to_owned())
-    } else {
-        error.into()
-    }
 }
 
 /// The caller's account.

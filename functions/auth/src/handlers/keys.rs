@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AuthState;
+use crate::state::AuthState;
 
 /// How long clients and caches may keep the key set. A new signing key is published one rotation
 /// before it signs (the README's rotation), so this only has to be shorter than that.

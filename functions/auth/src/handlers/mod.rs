@@ -5,6 +5,7 @@ pub mod admin;
 pub mod keys;
 pub mod reset;
 pub mod session;
+pub mod token_grants;
 pub mod verify;
 
 use shared::error::{ApiError, FieldError};
@@ -23,7 +24,10 @@ pub(crate) fn reject_invalid(errors: Vec<FieldError>) -> Result<(), ApiError> {
 /// Waits until `started` + the configured answer time. Requests that mail a link only when an
 /// account exists (reset, verification resend) answer at this fixed moment, so their time does
 /// not tell a known address from an unknown one.
-pub(crate) async fn answer_at_fixed_time(started: tokio::time::Instant, state: &crate::AuthState) {
+pub(crate) async fn answer_at_fixed_time(
+    started: tokio::time::Instant,
+    state: &crate::state::AuthState,
+) {
     let answer_at = started + state.settings.password_reset_answer_time;
     if tokio::time::Instant::now() > answer_at {
         tracing::warn!(
@@ -43,4 +47,14 @@ pub(crate) fn link_with_token(base: &str, token: &str) -> String {
 /// Keeps the value of a parser, or records its error and gives `None`.
 pub(crate) fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
     result.map_err(|error| errors.push(error)).ok()
+}
+
+/// SQLSTATE 23505 on the case-insensitive email index is a 409, decided by the database at insert
+/// or update time (no check-then-write race): registration, an address change, its verification.
+pub(crate) fn email_taken_is_conflict(error: shared::db::DbError) -> ApiError {
+    if error.is_unique_violation("users_email_key") {
+        ApiError::Conflict("Email already registered".to_owned())
+    } else {
+        error.into()
+    }
 }

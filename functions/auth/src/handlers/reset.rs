@@ -12,7 +12,8 @@ use tokio_postgres::types::Type;
 use super::{answer_at_fixed_time, link_with_token};
 use crate::domain::{Email, Password};
 use crate::secrets::{new_token, token_hash};
-use crate::{throttle, AuthState};
+use crate::state::AuthState;
+use crate::throttle;
 
 pub const RESET_TOKEN_MINUTES: f64 = 15.0;
 

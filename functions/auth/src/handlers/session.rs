@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::domain::Email;
 use crate::password::Verified;
 use crate::secrets::{new_token, token_hash};
-use crate::{throttle, AuthState};
+use crate::state::AuthState;
+use crate::throttle;
 
 /// One message for unknown email and wrong password, so neither reveals which accounts exist.
 const BAD_CREDENTIALS: &str = "Incorrect email or password";
@@ -72,7 +73,7 @@ pub async fn login(
 
 /// The OAuth2 token endpoint (form-encoded), as FastAPI's `OAuth2PasswordRequestForm` clients and
 /// Swagger's "Authorize" send it. `scope`, `client_id` and `client_secret` are accepted and ignored.
-/// (Documented per grant as `crate::openapi::TokenRequest`.)
+/// (Documented per grant as `super::token_grants::TokenRequest`.)
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenForm {
@@ -100,7 +101,7 @@ pub struct TokenForm {
 /// The OAuth2 token endpoint: `grant_type=password` with `username` (the email) and `password`, or
 /// `grant_type=refresh_token` with `refresh_token`.
 #[utoipa::path(post, path = "/auth/token", operation_id = "issueToken", tag = "auth",
-    request_body(content = crate::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = super::token_grants::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Signed in, or tokens rotated", body = TokenPair),
         (status = 401, description = "Incorrect email or password, or invalid refresh token"),

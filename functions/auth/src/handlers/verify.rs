@@ -10,12 +10,12 @@ use shared::http::{Json, SourceIp};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::account::email_taken_is_conflict;
 use super::reset::Accepted;
-use super::{answer_at_fixed_time, link_with_token};
+use super::{answer_at_fixed_time, email_taken_is_conflict, link_with_token};
 use crate::domain::Email;
 use crate::secrets::{new_token, token_hash};
-use crate::{throttle, AuthState};
+use crate::state::AuthState;
+use crate::throttle;
 
 pub const VERIFICATION_TOKEN_HOURS: i32 = 24;
 

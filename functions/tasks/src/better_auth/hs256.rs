@@ -6,7 +6,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::{usable_subject, Rejection};
+use super::verdict::{usable_subject, Rejection};
 
 /// The issuer name of this shared-secret mode's subjects: its tokens carry no `iss`, and its
 /// subjects must never meet those of another issuer (or our own users).

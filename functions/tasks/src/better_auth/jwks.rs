@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::better_auth::config::{BetterAuthJwksConfig, JwksSource};
+use super::config::{BetterAuthJwksConfig, JwksSource};
 use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
@@ -19,7 +19,7 @@ use shared::token::jwks::{KeySet, VerifyingKey};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
-use super::{usable_subject, Rejection, Verified};
+use super::verdict::{usable_subject, Rejection, Verified};
 
 /// A JWKS larger than this is no Better Auth JWKS (a key is 100-800 bytes; rotation keeps a few).
 const MAX_JWKS_BYTES: usize = 64 * 1024;
