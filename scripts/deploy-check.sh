@@ -2,6 +2,7 @@
 # Everything up to `sam deploy` that can run without an AWS account: lint the SAM template and build
 # every function for Lambda (arm64 by default, `ARCH=x86_64` for Intel), then print the size of
 # each deployment zip. Installs aws-sam-cli and cargo-lambda (with zig for cross builds) into .venv.
+#   scripts/deploy-check.sh --build-only   only the release build (CI starts it early, niced)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -9,9 +10,11 @@ cd "$ROOT"
 ensure_venv
 ensure_deploy_tools
 export SAM_CLI_TELEMETRY=0
-
-say "sam validate --lint"
-sam validate --lint
+# Release builds for Lambda get a target directory of their own, so they never wait on (or
+# invalidate) the debug builds of `scripts/dev.sh` and the tests, which can run meanwhile. SAM finds
+# it through `cargo metadata`. What is deployed is built by plain rustc: no lint wrapper.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/lambda-release"
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 # The four functions in one cargo invocation first, with exactly the command SAM's builder runs for
 # each (`cargo lambda build --release [--arm64] --bin NAME`, all bins of one workspace resolve the
@@ -19,8 +22,12 @@ sam validate --lint
 # of one after another, and `sam build` below finds every binary fresh and only packages it.
 arch_flag=()
 [ "${ARCH:-arm64}" = arm64 ] && arch_flag=(--arm64)
-say "cargo lambda build --release ${arch_flag[*]} (every function at once)"
+say "cargo lambda build --release ${arch_flag[*]} (every function at once, into $CARGO_TARGET_DIR)"
 cargo lambda build --release "${arch_flag[@]}" --bin migrations --bin health --bin auth --bin tasks
+[ "${1:-}" = --build-only ] && exit 0
+
+say "sam validate --lint"
+sam validate --lint
 
 say "sam build (${ARCH:-arm64})"
 # --build-in-source: one shared target/ for all functions instead of a fresh copy (and build) per
