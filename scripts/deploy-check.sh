@@ -2,7 +2,7 @@
 # Everything up to `sam deploy` that can run without an AWS account: lint the SAM template and build
 # every function for Lambda (arm64 by default, `ARCH=x86_64` for Intel), then print the size of
 # each deployment zip. Installs aws-sam-cli and cargo-lambda (with zig for cross builds) into .venv.
-#   scripts/deploy-check.sh --build-only   only the release build (CI starts it early, niced)
+#   scripts/deploy-check.sh --build-only   only the release build
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
