@@ -8,7 +8,17 @@ mod flags;
 use flags::{JwtKeysCmd, XtaskCmd};
 
 fn main() -> ExitCode {
-    let flags = flags::Xtask::from_env_or_exit();
+    let flags = match flags::Xtask::from_env() {
+        Ok(flags) => flags,
+        Err(error) if error.is_help() => {
+            println!("{error}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("xtask: {error}\n`cargo xtask --help` lists the commands and their flags");
+            return ExitCode::from(2);
+        }
+    };
     let result = match flags.subcommand {
         XtaskCmd::Openapi(cmd) => xtask::codegen::ensure(&xtask::openapi::artifact(), cmd.check),
         XtaskCmd::Schema(cmd) => runtime().block_on(async {
