@@ -18,7 +18,7 @@ fn frontend_dir() -> PathBuf {
 
 /// Runs `node <script>` in scripts/frontend with `env`, and fails the test (with its output and
 /// the emulator's log path) unless it succeeds.
-async fn node(script: &str, env: Vec<(String, String)>, emulator: &Emulator) {
+pub(crate) async fn node(script: &str, env: Vec<(String, String)>, emulator: &Emulator) {
     let dir = frontend_dir();
     assert!(
         dir.join("node_modules").is_dir(),

@@ -130,42 +130,60 @@ async fn the_jwks_and_discovery_documents_publish_public_keys_only() {
     }
     assert_eq!(keys[0]["kid"], ring.signing_kid().unwrap());
 
-    let (status, discovery, headers) = get(&auth, "/.well-known/openid-configuration", None).await;
+    // No public URL configured (the local default issuer): the metadata names no endpoint, says
+    // what to set, and is not cached; the `Host` of the request is never echoed.
+    let (status, metadata, headers) =
+        get(&auth, "/.well-known/oauth-authorization-server", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["cache-control"]
-        .to_str()
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(metadata["issuer"], "tasks-api");
+    assert!(metadata.get("jwks_uri").is_none(), "{metadata}");
+    assert!(metadata.get("token_endpoint").is_none(), "{metadata}");
+    // (`get` sends `Host: localhost:9000`, which the old document echoed as its base.)
+    assert!(!metadata.to_string().contains("localhost"));
+    assert!(metadata["configuration_hint"]
+        .as_str()
         .unwrap()
-        .starts_with("public"));
-    assert_eq!(discovery["issuer"], "tasks-api");
+        .contains("JWT_ISSUER"));
     assert_eq!(
-        discovery["jwks_uri"],
-        "http://localhost:9000/.well-known/jwks.json"
-    );
-    assert_eq!(
-        discovery["id_token_signing_alg_values_supported"],
+        metadata["access_token_signing_alg_values_supported"],
         json!(["EdDSA"])
     );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["password", "refresh_token"])
+    );
+    // We are no OpenID Provider: no OIDC discovery document (OIDC Discovery 1.0 §3 would require
+    // an authorization endpoint we do not have).
+    let (status, _, _) = get(&auth, "/.well-known/openid-configuration", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // An issuer that is a URL (as in AWS) is the base of both documents.
+    // An issuer that is a URL (as in AWS) is the base of every URL, whatever the `Host`.
     let mut pairs = ring.signer_vars();
     pairs.push((
         "JWT_ISSUER".into(),
-        "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/".into(),
     ));
-    let (_, discovery, _) = get(
+    let (_, metadata, headers) = get(
         &auth_with(&app, &pairs),
-        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
         None,
     )
     .await;
+    assert_eq!(headers["cache-control"], "public, max-age=3600");
     assert_eq!(
-        discovery["issuer"],
-        "https://abc123.execute-api.eu-west-1.amazonaws.com"
+        metadata["issuer"],
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/"
     );
     assert_eq!(
-        discovery["jwks_uri"],
+        metadata["jwks_uri"],
         "https://abc123.execute-api.eu-west-1.amazonaws.com/.well-known/jwks.json"
     );
+    assert_eq!(
+        metadata["token_endpoint"],
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/auth/token"
+    );
+    assert!(metadata.get("configuration_hint").is_none());
 
     // HS256 has nothing to publish: its key is secret.
     let hs = auth_with(&app, &[("JWT_SECRET".into(), common::SECRET.into())]);

@@ -9,6 +9,7 @@ mod common;
 mod cors;
 mod delete_race;
 mod frontend;
+mod hostile;
 mod hs256;
 mod key_rotation;
 mod routes;

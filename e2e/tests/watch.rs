@@ -56,34 +56,47 @@ async fn seed_flows_work_through_cargo_lambda_watch() {
 
 const BETTER_AUTH_SECRET: &str = "e2e-better-auth-secret-e2e-better-auth";
 
-/// The curl examples of the seeds' READMEs, with the SPEC's paths.
+/// Each seed's README flow as written, host and port aside (docs/api.md maps every seed route to
+/// ours).
 fn seed_flows(base: &str) {
-    let json = [("Content-Type", "application/json")];
-    // Seed 000: register, login, Bearer.
+    seed_000(base);
+    seed_001(base);
+    seed_002(base);
+    seed_003(base);
+    seed_004(base);
+    errors_keep_their_shape(base);
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// A Better Auth frontend's HS256 token for `subject` (seeds 001 and 003 share the secret).
+fn better_auth_token(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(BETTER_AUTH_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Seed 000: register, log in, a protected route with the Bearer token.
+fn seed_000(base: &str) {
     let (status, user) = curl(
         "POST",
         &format!("{base}/auth/register"),
-        &json,
+        &[JSON],
         Some(r#"{"email": "user@example.com", "password": "securepassword"}"#),
     );
     assert_eq!(status, 201, "{user}");
     let (status, tokens) = curl(
         "POST",
         &format!("{base}/auth/login"),
-        &json,
+        &[JSON],
         Some(r#"{"email": "user@example.com", "password": "securepassword"}"#),
     );
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "bearer");
-    // Seed 004: OAuth2 form login at the token endpoint, then /users/me and /welcome.
-    let (status, form_tokens) = curl(
-        "POST",
-        &format!("{base}/auth/token"),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        Some("username=user%40example.com&password=securepassword"),
-    );
-    assert_eq!(status, 200, "{form_tokens}");
-    let bearer = format!("Bearer {}", form_tokens["access_token"].as_str().unwrap());
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
     let (status, me) = curl(
         "GET",
         &format!("{base}/users/me"),
@@ -92,80 +105,174 @@ fn seed_flows(base: &str) {
     );
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["id"], user["id"]);
-    let (status, welcome) = curl(
+}
+
+/// Seed 001: `/health`, then every task route with a Better Auth token (HS256 shared secret).
+fn seed_001(base: &str) {
+    let (status, health) = curl("GET", &format!("{base}/health"), &[], None);
+    assert_eq!(
+        (status, &health["status"]),
+        (200, &serde_json::json!("healthy"))
+    );
+    let now = shared::token::unix_now();
+    let token = better_auth_token(serde_json::json!({"sub": "user-001", "exp": now + 600}));
+    let bearer = format!("Bearer {token}");
+    let auth = ("Authorization", bearer.as_str());
+    let tasks = format!("{base}/api/user-001/tasks");
+    let (status, task) = curl(
+        "POST",
+        &tasks,
+        &[JSON, auth],
+        Some(r#"{"title":"Write docs"}"#),
+    );
+    assert_eq!(status, 201, "{task}");
+    let one = format!("{tasks}/{}", task["id"]);
+    let (status, got) = curl("GET", &one, &[auth], None);
+    assert_eq!(
+        (status, &got["title"]),
+        (200, &serde_json::json!("Write docs"))
+    );
+    let (status, put) = curl(
+        "PUT",
+        &one,
+        &[JSON, auth],
+        Some(r#"{"title":"Write more docs","description":"all of them"}"#),
+    );
+    assert_eq!(
+        (status, &put["description"]),
+        (200, &serde_json::json!("all of them"))
+    );
+    let (status, toggled) = curl("PATCH", &format!("{one}/complete"), &[auth], None);
+    assert_eq!(
+        (status, &toggled["completed"]),
+        (200, &serde_json::json!(true))
+    );
+    let (status, listed) = curl("GET", &tasks, &[auth], None);
+    assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)));
+    let (status, _) = curl("DELETE", &one, &[auth], None);
+    assert_eq!(status, 204);
+    let (status, _) = curl("GET", &one, &[auth], None);
+    assert_eq!(status, 404);
+}
+
+/// Seed 002: register (its `name` and `username`), log in, `GET /me`, `PATCH /user/update`.
+fn seed_002(base: &str) {
+    let (status, user) = curl(
+        "POST",
+        &format!("{base}/auth/register"),
+        &[JSON],
+        Some(
+            r#"{"email": "andile@example.com", "password": "securepassword", "name": "Andile", "username": "Dimba"}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["name"], "Andile Dimba");
+    let (status, tokens) = curl(
+        "POST",
+        &format!("{base}/auth/login"),
+        &[JSON],
+        Some(r#"{"email": "andile@example.com", "password": "securepassword"}"#),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let (status, me) = curl(
         "GET",
-        &format!("{base}/welcome"),
+        &format!("{base}/me"),
         &[("Authorization", &bearer)],
         None,
     );
-    assert_eq!(status, 200);
-    assert_eq!(welcome["message"], "Welcome, user@example.com!");
-    // Seed 002: profile update.
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["id"], user["id"]);
     let (status, updated) = curl(
         "PATCH",
-        &format!("{base}/users/me"),
-        &[
-            ("Authorization", &bearer),
-            ("Content-Type", "application/json"),
-        ],
-        Some(r#"{"name": "Seed User"}"#),
+        &format!("{base}/user/update"),
+        &[("Authorization", &bearer), JSON],
+        Some(r#"{"name": "Andile", "username": "Dimba-Smith"}"#),
     );
     assert_eq!(status, 200, "{updated}");
-    assert_eq!(updated["name"], "Seed User");
-    // Seed 003: a Better Auth frontend's token for `user-123`, then create and list.
-    let better_auth = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &serde_json::json!({"sub": "user-123", "exp": shared::token::unix_now() + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(BETTER_AUTH_SECRET.as_bytes()),
-    )
-    .unwrap();
-    let seed_bearer = format!("Bearer {better_auth}");
+    assert_eq!(updated["name"], "Andile Dimba-Smith");
+    let (status, _) = curl("GET", &format!("{base}/me"), &[], None);
+    assert_eq!(status, 401);
+}
+
+/// Seed 003: `/health`, create and list `user-123`'s tasks with a Better Auth token whose subject
+/// is `userId` (its verifier reads `sub` or `userId`).
+fn seed_003(base: &str) {
+    let now = shared::token::unix_now();
+    let token = better_auth_token(serde_json::json!({"userId": "user-123", "exp": now + 600}));
+    let bearer = format!("Bearer {token}");
     let (status, task) = curl(
         "POST",
         &format!("{base}/api/user-123/tasks"),
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", &seed_bearer),
-        ],
+        &[JSON, ("Authorization", &bearer)],
         Some(r#"{"title":"Buy groceries","description":"Milk, eggs, bread"}"#),
     );
     assert_eq!(status, 201, "{task}");
     let (status, tasks) = curl(
         "GET",
         &format!("{base}/api/user-123/tasks"),
-        &[("Authorization", &seed_bearer)],
+        &[("Authorization", &bearer)],
         None,
     );
     assert_eq!(status, 200);
     assert_eq!(tasks.as_array().unwrap().len(), 1);
-    // Our own token on our own tasks, including the toggle of seed 001.
-    let mine = format!("{base}/api/{}/tasks", user["id"].as_str().unwrap());
-    let (status, task) = curl(
+    // Our own token on someone else's tasks is refused.
+    let (_, tokens) = curl(
         "POST",
-        &mine,
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", &bearer),
-        ],
-        Some(r#"{"title":"Mine"}"#),
+        &format!("{base}/auth/login"),
+        &[JSON],
+        Some(r#"{"email": "user@example.com", "password": "securepassword"}"#),
     );
-    assert_eq!(status, 201, "{task}");
-    let (status, toggled) = curl(
-        "PATCH",
-        &format!("{mine}/{}/complete", task["id"]),
-        &[("Authorization", &bearer)],
-        None,
-    );
-    assert_eq!(status, 200, "{toggled}");
-    assert_eq!(toggled["completed"], true);
+    let ours = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
     let (status, _) = curl(
         "GET",
         &format!("{base}/api/user-123/tasks"),
-        &[("Authorization", &bearer)],
+        &[("Authorization", &ours)],
         None,
     );
     assert_eq!(status, 403);
-    // Errors keep their shape through the emulator.
+}
+
+/// Seed 004: `POST /register`, the form login at `POST /token`, `/welcome`, `/users/me` with its
+/// `last_login_time`.
+fn seed_004(base: &str) {
+    let (status, user) = curl(
+        "POST",
+        &format!("{base}/register"),
+        &[JSON],
+        Some(r#"{"email": "seed4@example.com", "password": "strongpassword"}"#),
+    );
+    assert_eq!(status, 201, "{user}");
+    let (status, tokens) = curl(
+        "POST",
+        &format!("{base}/token"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some("username=seed4%40example.com&password=strongpassword"),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let (status, welcome) = curl(
+        "GET",
+        &format!("{base}/welcome"),
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(status, 200, "{welcome}");
+    assert_eq!(welcome["message"], "Welcome, seed4@example.com!");
+    let (status, me) = curl(
+        "GET",
+        &format!("{base}/users/me"),
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["id"], user["id"]);
+    assert!(me["last_login_time"].is_string(), "{me}");
+    assert_eq!(me["last_login_time"], me["last_login_at"]);
+}
+
+/// Errors keep their shape through the emulator.
+fn errors_keep_their_shape(base: &str) {
     let (status, problem) = curl("GET", &format!("{base}/users/me"), &[], None);
     assert_eq!(status, 401);
     assert_eq!(problem["detail"], "Not authenticated");

@@ -17,8 +17,12 @@ impl Emulator {
     /// invocation) until each function answers something other than a gateway error: health on
     /// `/health`, auth and tasks with their 401 to a request without a token.
     pub async fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_at(free_port(), envs).await
+    }
+
+    /// [`Self::start`] on `port`: for a configuration that names the emulator's own URL.
+    pub async fn start_at(port: u16, envs: &[(&str, &str)]) -> Self {
         use std::os::unix::process::CommandExt;
-        let port = free_port();
         let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let log = std::env::temp_dir().join(format!("cargo-lambda-watch-{port}.log"));
         let file = std::fs::File::create(&log).expect("the emulator's log file");

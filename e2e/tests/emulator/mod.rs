@@ -22,9 +22,14 @@ impl Emulator {
     /// Starts the emulator on `database_url` with the extra environment `env`; returns once every
     /// function answers.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_at(free_port(), database_url, env).await
+    }
+
+    /// [`Self::start`] on `port`: for a configuration that names the emulator's own URL.
+    pub async fn start_at(port: u16, database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut envs = vec![("DATABASE_URL", database_url), ("JWT_SECRET", JWT_SECRET)];
         envs.extend_from_slice(env);
-        let running = test_support::Emulator::start(&envs).await;
+        let running = test_support::Emulator::start_at(port, &envs).await;
         Self {
             base: running.base_url(),
             log: running.log.clone(),

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod mailer;
 pub mod openapi;
 pub mod password;
+pub mod password_gate;
 pub mod secrets;
 pub mod state;
 pub mod throttle;
@@ -36,7 +37,7 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 }
 
 pub fn app(state: AuthState) -> Router {
-    use handlers::{account, admin, keys, reset, session, verify};
+    use handlers::{account, admin, keys, reset, seed_aliases, session, verify};
     shared::lambda::finish(
         Router::new()
             .route("/auth/register", post(account::register))
@@ -58,10 +59,15 @@ pub fn app(state: AuthState) -> Router {
             .route("/welcome", get(account::welcome))
             .route("/.well-known/jwks.json", get(keys::jwks))
             .route(
-                "/.well-known/openid-configuration",
-                get(keys::openid_configuration),
+                "/.well-known/oauth-authorization-server",
+                get(keys::authorization_server_metadata),
             )
             .route("/users", get(admin::list_users))
+            // The seeds' own URLs (handlers/seed_aliases.rs).
+            .route("/me", get(seed_aliases::me))
+            .route("/user/update", patch(seed_aliases::update))
+            .route("/register", post(seed_aliases::register))
+            .route("/token", post(seed_aliases::token))
             .route("/users/{id}", patch(admin::update_user))
             .with_state(state),
     )

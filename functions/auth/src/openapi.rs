@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{account, admin, keys, reset, session, verify};
+use crate::handlers::{account, admin, keys, reset, seed_aliases, session, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,17 +25,38 @@ use crate::handlers::{account, admin, keys, reset, session, verify};
         admin::list_users,
         admin::update_user,
         keys::jwks,
-        keys::openid_configuration,
+        keys::authorization_server_metadata,
+        seed_aliases::me,
+        seed_aliases::update,
+        seed_aliases::register,
+        seed_aliases::token,
     ),
     tags(
         (name = "auth", description = "Accounts, sign-in, tokens and password reset"),
         (name = "users", description = "The caller's own account"),
         (name = "admin", description = "User administration (administrators only)"),
+        (name = "seed aliases", description = "The URLs of the FastAPI backends this API replaces, where they differ from ours: deprecated names of the routes they point to"),
     )
 )]
 struct AuthApi;
 
-/// The auth routes, their bodies and their answers.
+/// The auth routes, their bodies and their answers; the seeds' aliases marked deprecated (utoipa
+/// takes that only from `#[deprecated]`, which would make every use of them a warning).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    AuthApi::openapi()
+    let mut api = AuthApi::openapi();
+    for item in api.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let alias = operation
+                .tags
+                .as_ref()
+                .is_some_and(|tags| tags.iter().any(|tag| tag == SEED_ALIASES));
+            if alias {
+                operation.deprecated = Some(utoipa::openapi::Deprecated::True);
+            }
+        }
+    }
+    api
 }
+
+const SEED_ALIASES: &str = "seed aliases";

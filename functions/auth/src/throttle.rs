@@ -70,6 +70,18 @@ pub async fn count_attempt(db: &Db, key: String, policy: Policy) -> Result<(), A
     }
 }
 
+/// Seconds left on the longest lock in force among `keys`, if any; counts nothing.
+pub async fn locked_for(db: &Db, keys: &[String]) -> Result<Option<i64>, ApiError> {
+    Ok(db
+        .query_one(
+            "select ceil(extract(epoch from max(locked_until) - now()))::int8
+               from login_throttle where key = any($1) and locked_until > now()",
+            &[(&keys, Type::TEXT_ARRAY)],
+        )
+        .await?
+        .get(0))
+}
+
 /// Counts one failure against each key, atomically (concurrent failures are all counted), and
 /// returns the longest lock now in force, in seconds, if any.
 pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option<i64>, ApiError> {

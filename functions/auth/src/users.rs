@@ -23,6 +23,10 @@ pub struct User {
     pub updated_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<time::OffsetDateTime>,
+    /// `last_login_at` under the name seed 004's clients read.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(deprecated)]
+    pub last_login_time: Option<time::OffsetDateTime>,
     /// Whether the owner of `email` has followed a link mailed to it (or completed a reset).
     pub email_verified: bool,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -46,6 +50,7 @@ impl User {
             created_at: row.get(4),
             updated_at: row.get(5),
             last_login_at: row.get(6),
+            last_login_time: row.get(6),
             email_verified: row.get::<_, Option<time::OffsetDateTime>>(7).is_some(),
             email_verified_at: row.get(7),
             pending_email: row.get(8),

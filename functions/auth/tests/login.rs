@@ -122,6 +122,70 @@ async fn five_failures_lock_the_account_even_for_the_right_password_until_the_lo
     assert_eq!(rows, 0, "a successful login clears the account's failures");
 }
 
+/// Every path that checks a password meets the same gate (functions/auth/src/password_gate.rs): a
+/// wrong `current_password` on a change or a deletion counts against the account like a failed
+/// sign-in, and once locked neither the change nor sign-in takes even the right password.
+#[tokio::test]
+async fn wrong_current_passwords_count_against_the_account_like_failed_sign_ins() {
+    let app = TestApp::new().await;
+    let (token, _, _) = app.signed_up("ada@example.com").await;
+    for attempt in 0..3 {
+        let answer = app
+            .call(
+                Method::PATCH,
+                "/users/me",
+                Some(&token),
+                Some(json!({"password": "a brand new password", "current_password": format!("guess {attempt}")})),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.body
+        );
+    }
+    for attempt in 0..2 {
+        let answer = app
+            .call(
+                Method::DELETE,
+                "/users/me",
+                Some(&token),
+                Some(json!({"current_password": format!("guess {attempt}")})),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.body
+        );
+    }
+    let right_but_locked = app
+        .call(
+            Method::DELETE,
+            "/users/me",
+            Some(&token),
+            Some(json!({"current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        right_but_locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        right_but_locked.body
+    );
+    let login = app.login("ADA@example.com", PASSWORD).await;
+    assert_eq!(
+        login.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        login.body
+    );
+    let me = app.get("/users/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "the account is still there");
+}
+
 #[tokio::test]
 async fn lock_doubles_with_each_further_failure_and_is_capped() {
     let app = TestApp::new().await;

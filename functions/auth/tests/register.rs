@@ -24,7 +24,11 @@ async fn register_returns_201_with_the_user_and_no_hash() {
     assert!(user["last_login_at"].is_null());
     assert!(user["id"].as_str().unwrap().len() == 36);
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert_eq!(keys.len(), 11, "{keys:?}");
+    assert!(
+        user["last_login_time"].is_null(),
+        "seed 004's name of last_login_at"
+    );
     assert_eq!(user["email_verified"], false);
     assert!(user["pending_email"].is_null());
     assert!(!answer.body.to_string().contains("argon2"));

@@ -80,7 +80,7 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
         "/auth/verify-email",
         "/auth/verify-email/resend",
         "/.well-known/jwks.json",
-        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
     ];
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();

@@ -102,6 +102,76 @@ pub fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
+/// RSA moduli this small can be factored (RFC 7518 §3.3 and §3.5: "a key of size 2048 bits or
+/// larger MUST be used"); larger than the upper bound only makes each verification slow.
+pub const MIN_RSA_BITS: usize = 2048;
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// Refuses key material too weak to trust, whatever the algorithm it claims: an RSA modulus under
+/// [`MIN_RSA_BITS`] (or over [`MAX_RSA_BITS`]) or with an exponent that is even or under 3, an
+/// EC point whose coordinates are not its curve's size, an Ed25519 key that is not 32 bytes or is
+/// of small order (a "weak" key, for which signatures can be forged without the private key).
+pub fn strong_enough(jwk: &Jwk) -> anyhow::Result<()> {
+    let bytes = |field: &str, value: &str| {
+        URL_SAFE_NO_PAD
+            .decode(value.trim_end_matches('='))
+            .map_err(|_| anyhow!("{field} is not base64url"))
+    };
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            let n = bytes("n", &rsa.n)?;
+            let n = trim_leading_zeros(&n);
+            let bits = n.first().map_or(0, |first| {
+                (n.len() - 1) * 8 + (8 - first.leading_zeros() as usize)
+            });
+            if bits < MIN_RSA_BITS {
+                bail!(
+                    "RSA key of {bits} bits: at least {MIN_RSA_BITS} are required (RFC 7518 §3.3)"
+                );
+            }
+            if bits > MAX_RSA_BITS {
+                bail!("RSA key of {bits} bits: at most {MAX_RSA_BITS} are accepted");
+            }
+            let e = bytes("e", &rsa.e)?;
+            let e = trim_leading_zeros(&e);
+            let odd = e.last().is_some_and(|last| last & 1 == 1);
+            if !odd || e.len() > 8 || (e.len() == 1 && e[0] < 3) {
+                bail!("RSA public exponent unusable (it must be odd, at least 3)");
+            }
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let size = match ec.curve {
+                EllipticCurve::P256 => 32,
+                EllipticCurve::P384 => 48,
+                _ => bail!("unsupported curve"),
+            };
+            if bytes("x", &ec.x)?.len() != size || bytes("y", &ec.y)?.len() != size {
+                bail!("EC coordinates are not {size} bytes, as their curve requires");
+            }
+        }
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            if okp.curve != EllipticCurve::Ed25519 {
+                bail!("unsupported curve");
+            }
+            let x: [u8; 32] = bytes("x", &okp.x)?
+                .try_into()
+                .map_err(|_| anyhow!("an Ed25519 key is 32 bytes"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+                .map_err(|_| anyhow!("not an Ed25519 point"))?;
+            if key.is_weak() {
+                bail!("an Ed25519 key of small order");
+            }
+        }
+        AlgorithmParameters::OctetKey(_) => bail!("a symmetric key"),
+    }
+    Ok(())
+}
+
+fn trim_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
 impl KeySet {
     /// Parses a JWKS. Keys we cannot use (other algorithms, encryption keys, no `kid`, malformed)
     /// are skipped, so one odd key does not take the others down; each skip is logged.
@@ -143,6 +213,7 @@ impl KeySet {
         let algorithm = key_algorithm(&jwk).ok_or_else(|| {
             anyhow!("no supported algorithm (EdDSA, ES256, ES384, RS*, PS*) agrees with the key")
         })?;
+        strong_enough(&jwk)?;
         let key = DecodingKey::from_jwk(&jwk).context("unusable key material")?;
         Ok((kid, VerifyingKey::new(key, algorithm, base)))
     }
@@ -340,5 +411,89 @@ mod tests {
         let keys = public_jwks(&doc.to_string()).unwrap();
         assert_eq!(keys, vec![key.public.clone()]);
         assert!(!document(&keys).contains("\"d\""));
+    }
+
+    fn rsa_jwk(modulus_bytes: usize, e: &[u8], alg: &str) -> serde_json::Value {
+        let mut n = vec![0xC5u8; modulus_bytes];
+        n[modulus_bytes - 1] |= 1;
+        serde_json::json!({"kty": "RSA", "alg": alg, "kid": format!("rsa-{}", modulus_bytes * 8),
+            "n": URL_SAFE_NO_PAD.encode(&n), "e": URL_SAFE_NO_PAD.encode(e)})
+    }
+
+    fn verdict(raw: serde_json::Value) -> Result<(), String> {
+        let jwk: Jwk = serde_json::from_value(raw).unwrap();
+        strong_enough(&jwk).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused_for_every_rsa_algorithm() {
+        for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
+            for bytes in [64, 128, 255] {
+                let refused = verdict(rsa_jwk(bytes, &[1, 0, 1], alg)).unwrap_err();
+                assert!(
+                    refused.contains("at least 2048"),
+                    "{alg} {bytes}: {refused}"
+                );
+            }
+            assert_eq!(verdict(rsa_jwk(256, &[1, 0, 1], alg)), Ok(()), "{alg}");
+            assert_eq!(verdict(rsa_jwk(512, &[1, 0, 1], alg)), Ok(()), "{alg}");
+        }
+        // A 2048-bit value padded with a leading zero byte is still 2048 bits; 2047 is not enough.
+        let mut n = vec![0u8];
+        n.extend(vec![0x7Fu8; 256]);
+        let raw = serde_json::json!({"kty": "RSA", "alg": "RS256", "kid": "k",
+            "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"});
+        assert!(verdict(raw).unwrap_err().contains("2047 bits"));
+        assert!(verdict(rsa_jwk(1025, &[1, 0, 1], "RS256"))
+            .unwrap_err()
+            .contains("at most"));
+    }
+
+    #[test]
+    fn rsa_exponents_that_break_rsa_are_refused() {
+        for e in [&[1u8][..], &[0, 1], &[2], &[1, 0, 0], &[]] {
+            assert!(verdict(rsa_jwk(256, e, "RS256")).is_err(), "{e:?}");
+        }
+        assert_eq!(verdict(rsa_jwk(256, &[3], "RS256")), Ok(()));
+    }
+
+    #[test]
+    fn ec_and_okp_keys_must_have_their_curves_sizes_and_no_small_order() {
+        let coordinate = |len: usize| URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+        let ec = |crv: &str, len: usize| {
+            serde_json::json!({"kty": "EC", "crv": crv, "kid": "e",
+                "x": coordinate(len), "y": coordinate(len)})
+        };
+        assert_eq!(verdict(ec("P-256", 32)), Ok(()));
+        assert_eq!(verdict(ec("P-384", 48)), Ok(()));
+        assert!(verdict(ec("P-256", 31)).is_err());
+        assert!(verdict(ec("P-384", 32)).is_err());
+        let okp = |x: Vec<u8>| {
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "o",
+                "x": URL_SAFE_NO_PAD.encode(x)})
+        };
+        let real = Ed25519Key::from_pem(&Ed25519Key::generate_pem()).unwrap();
+        assert_eq!(
+            strong_enough(&real.public).map_err(|e| e.to_string()),
+            Ok(())
+        );
+        assert!(verdict(okp(vec![9; 31])).is_err());
+        // The identity point (y = 1): every signature with R = identity and s = 0 verifies.
+        let mut identity = vec![0u8; 32];
+        identity[0] = 1;
+        assert!(verdict(okp(identity)).unwrap_err().contains("small order"));
+    }
+
+    #[test]
+    fn a_weak_key_is_skipped_from_a_set_and_the_others_stay() {
+        let strong = Ed25519Key::from_pem(&Ed25519Key::generate_pem()).unwrap();
+        let doc = serde_json::json!({"keys": [rsa_jwk(128, &[1, 0, 1], "RS256"), strong.public]});
+        let set = KeySet::parse(
+            doc.to_string().as_bytes(),
+            &Validation::new(Algorithm::EdDSA),
+        )
+        .unwrap();
+        assert!(!set.contains("rsa-1024"));
+        assert!(set.contains(strong.kid()));
     }
 }

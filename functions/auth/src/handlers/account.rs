@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::{collect, email_taken_is_conflict, reject_invalid, verify};
 use crate::domain::{DisplayName, Email, Password};
 use crate::password::Verified;
+use crate::password_gate::PasswordGate;
 use crate::secrets::new_token;
 use crate::state::AuthState;
 use crate::throttle;
@@ -40,6 +41,11 @@ pub struct RegisterBody {
         example = "Ada Lovelace"
     )]
     name: Option<String>,
+    /// Seed 002's second name field (its README: `name` holds the first name, `username` the
+    /// last): joined to `name` with a space, or the name itself when `name` is absent.
+    #[serde(default)]
+    #[schema(max_length = 100, example = "Lovelace")]
+    username: Option<String>,
 }
 
 /// Creates an account. The source address may register 10 accounts an hour. With an
@@ -51,7 +57,7 @@ pub struct RegisterBody {
                  ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 409, description = "Email already registered, or a request with this `Idempotency-Key` is still being processed (then with `Retry-After`)"),
         (status = 422, description = "Invalid field, or an `Idempotency-Key` that is malformed or was used with a different request"),
-        (status = 429, description = "Too many registrations from this address"),
+        (status = 429, description = "Too many registrations from this address; or, for a replay, the account or the address is locked after failed password checks"),
     ))]
 pub async fn register(
     State(state): State<AuthState>,
@@ -65,7 +71,7 @@ pub async fn register(
         Password::parse(&body.password, state.settings.password_policy, "password"),
         &mut errors,
     );
-    let name = match body.name.as_deref() {
+    let name = match seed_002_name(body.name.as_deref(), body.username.as_deref()).as_deref() {
         Some(raw) => collect(DisplayName::parse(raw), &mut errors),
         None => None,
     };
@@ -102,21 +108,20 @@ pub async fn register(
     .await?
     {
         Begun::Replay(replay) => {
-            let verified = state
-                .hasher
-                .verify(password.expose(), replay.secret_hash.clone())
-                .await?;
-            if let Verified::Mismatch = verified {
-                // A wrong password here is a guess at someone's password: count it like a
-                // registration, so the replay is no unthrottled oracle.
-                if let Some(ip) = &ip {
-                    let key = throttle::registration_key(ip);
-                    throttle::count_attempt(&state.db, key, state.settings.registration_policy)
-                        .await?;
-                }
-                return Err(idempotency::used_for_another_request());
+            // A replay checks the password against the one registered: it is a sign-in in all
+            // but name, and passes the same gate (locks first, a wrong password counted). A
+            // source out of registrations is refused too, as a new registration would be.
+            let gate = PasswordGate::new(&state, email.key(), ip.as_deref());
+            let registrations: Vec<String> =
+                ip.iter().map(|ip| throttle::registration_key(ip)).collect();
+            gate.refuse_if_locked(&registrations).await?;
+            match gate
+                .check(password.expose(), replay.secret_hash.clone())
+                .await?
+            {
+                Verified::Match { .. } => Ok(replay.into_response()),
+                Verified::Mismatch => Err(idempotency::used_for_another_request()),
             }
-            Ok(replay.into_response())
         }
         Begun::Claimed(claim) => match create_account(&state, ip.as_deref(), &account).await {
             Ok(created) => Ok(claim
@@ -132,6 +137,27 @@ pub async fn register(
                 Err(error)
             }
         },
+    }
+}
+
+/// The display name from seed 002's two fields (see [`RegisterBody::username`]).
+fn seed_002_name(name: Option<&str>, username: Option<&str>) -> Option<String> {
+    match (name, username) {
+        (Some(name), Some(username)) => Some(format!("{} {}", name.trim(), username.trim())),
+        (name, username) => name.or(username).map(str::to_owned),
+    }
+}
+
+/// The `name` change of an update, with seed 002's `username` folded in: `null` stays a clearing
+/// unless a `username` is given.
+fn seed_002_update(
+    name: &Option<Option<String>>,
+    username: Option<&str>,
+) -> Option<Option<String>> {
+    match (name, username) {
+        (name, None) => name.clone(),
+        (Some(Some(name)), Some(username)) => Some(seed_002_name(Some(name), Some(username))),
+        (_, Some(username)) => Some(Some(username.to_owned())),
     }
 }
 
@@ -234,6 +260,11 @@ pub struct UpdateMeBody {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     name: Option<Option<String>>,
+    /// Seed 002's second name field (its README: `name` holds the first name, `username` the
+    /// last): joined to `name` with a space, or the name itself when `name` is absent.
+    #[serde(default)]
+    #[schema(max_length = 100, example = "Lovelace")]
+    username: Option<String>,
     #[serde(default)]
     #[schema(format = "email", max_length = 254)]
     email: Option<String>,
@@ -246,10 +277,12 @@ pub struct UpdateMeBody {
     current_password: Option<String>,
 }
 
-/// Checks the caller's current password; a wrong one is a 422 on `current_password`.
+/// Checks the caller's current password through the [`PasswordGate`] (a stolen access token is
+/// no unthrottled way to guess it); a wrong one is a 422 on `current_password`.
 async fn require_current_password(
     state: &AuthState,
     principal: &Principal,
+    ip: Option<&str>,
     given: Option<&str>,
 ) -> Result<()> {
     let Some(given) = given else {
@@ -259,15 +292,17 @@ async fn require_current_password(
             "missing",
         )));
     };
-    let stored: String = state
+    let row = state
         .db
         .query_one(
-            "select password_hash from users where id = $1",
+            "select password_hash, email_key from users where id = $1",
             &[(&principal.user.id, Type::UUID)],
         )
-        .await?
-        .get(0);
-    match state.hasher.verify(given, Some(stored)).await? {
+        .await?;
+    let email_key: String = row.get(1);
+    let gate = PasswordGate::new(state, &email_key, ip);
+    gate.refuse_if_locked(&[]).await?;
+    match gate.check(given, Some(row.get(0))).await? {
         Verified::Match { .. } => Ok(()),
         Verified::Mismatch => Err(ApiError::invalid_field(FieldError::body(
             "current_password",
@@ -282,14 +317,16 @@ async fn require_current_password(
     responses(
         (status = 200, description = "The updated user", body = User),
         (status = 409, description = "Email already registered"),
+        (status = 429, description = "Too many failed password checks for this account or address; wait `Retry-After` seconds"),
     ))]
 pub async fn update_me(
     State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
     principal: Principal,
     Json(body): Json<UpdateMeBody>,
 ) -> Result<axum::Json<User>> {
     let mut errors = Vec::new();
-    let name = match &body.name {
+    let name = match &seed_002_update(&body.name, body.username.as_deref()) {
         None => None,
         Some(None) => Some(None),
         Some(Some(raw)) => collect(DisplayName::parse(raw), &mut errors).map(Some),
@@ -307,7 +344,13 @@ pub async fn update_me(
     };
     reject_invalid(errors)?;
     if email.is_some() || password.is_some() {
-        require_current_password(&state, &principal, body.current_password.as_deref()).await?;
+        require_current_password(
+            &state,
+            &principal,
+            ip.as_deref(),
+            body.current_password.as_deref(),
+        )
+        .await?;
     }
     let hash = match &password {
         Some(password) => Some(state.hasher.hash(password.expose()).await?),
@@ -379,13 +422,23 @@ pub struct DeleteMeBody {
 
 /// Deletes the caller's account, its sessions and its tasks.
 #[utoipa::path(delete, path = "/users/me", operation_id = "deleteCurrentUser", tag = "users", security(("bearer" = []), ("oauth2_password" = [])), request_body = DeleteMeBody,
-    responses((status = 204, description = "Deleted")))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 429, description = "Too many failed password checks for this account or address; wait `Retry-After` seconds"),
+    ))]
 pub async fn delete_me(
     State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
     principal: Principal,
     Json(body): Json<DeleteMeBody>,
 ) -> Result<StatusCode> {
-    require_current_password(&state, &principal, Some(&body.current_password)).await?;
+    require_current_password(
+        &state,
+        &principal,
+        ip.as_deref(),
+        Some(&body.current_password),
+    )
+    .await?;
     // Sessions, refresh and reset tokens and tasks cascade from the user row; a task insert that
     // races this delete fails its foreign key instead of leaving an orphan (migration 0008).
     state

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod keys;
 pub mod reset;
+pub mod seed_aliases;
 pub mod session;
 pub mod token_grants;
 pub mod verify;

@@ -2,7 +2,8 @@
 //! `/auth/logout-all`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{bearer_token, parse_form, require_content_type, Json, LimitedBody, SourceIp};
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use crate::domain::Email;
 use crate::password::Verified;
+use crate::password_gate::PasswordGate;
 use crate::secrets::{new_token, token_hash};
 use crate::state::AuthState;
 use crate::throttle;
@@ -36,6 +38,22 @@ pub struct TokenPair {
     refresh_token: String,
 }
 
+/// An answer that carries tokens is never stored by a browser, proxy or CDN (RFC 6749 §5.1:
+/// `Cache-Control: no-store` and `Pragma: no-cache`), whichever handler gives it: the rule is on
+/// the type, so no path that hands out a pair can forget it.
+impl IntoResponse for TokenPair {
+    fn into_response(self) -> Response {
+        (
+            [
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::PRAGMA, HeaderValue::from_static("no-cache")),
+            ],
+            axum::Json(self),
+        )
+            .into_response()
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
@@ -49,7 +67,8 @@ pub struct LoginBody {
 /// per account and per source address.
 #[utoipa::path(post, path = "/auth/login", operation_id = "login", tag = "auth", request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 200, description = "Signed in", body = TokenPair,
+         headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 401, description = "Incorrect email or password"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
@@ -59,7 +78,7 @@ pub async fn login(
     SourceIp(ip): SourceIp,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
-) -> Result<axum::Json<TokenPair>> {
+) -> Result<TokenPair> {
     let email = Email::parse(&body.email, "email").map_err(ApiError::invalid_field)?;
     sign_in(
         &state,
@@ -103,7 +122,8 @@ pub struct TokenForm {
 #[utoipa::path(post, path = "/auth/token", operation_id = "issueToken", tag = "auth",
     request_body(content = super::token_grants::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Signed in, or tokens rotated", body = TokenPair),
+        (status = 200, description = "Signed in, or tokens rotated", body = TokenPair,
+         headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 401, description = "Incorrect email or password, or invalid refresh token"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
@@ -112,7 +132,7 @@ pub async fn token(
     SourceIp(ip): SourceIp,
     headers: HeaderMap,
     LimitedBody(bytes): LimitedBody,
-) -> Result<axum::Json<TokenPair>> {
+) -> Result<TokenPair> {
     require_content_type(
         &headers,
         |media| media == "application/x-www-form-urlencoded",
@@ -162,13 +182,11 @@ async fn sign_in(
     password: &str,
     ip: Option<&str>,
     agent: Option<&str>,
-) -> Result<axum::Json<TokenPair>> {
+) -> Result<TokenPair> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
-    let account_key = throttle::account_key(email.key());
-    let mut keys = vec![account_key.clone()];
-    keys.extend(ip.map(throttle::ip_key));
+    let gate = PasswordGate::new(state, email.key(), ip);
 
     // One round trip: the user (if any) and any lock on the account or the address.
     let row = state
@@ -180,7 +198,10 @@ async fn sign_in(
                     u.email_verified_at is not null
                from (select 1) as one
                left join users u on u.email_key = $1",
-            &[(&email.key(), Type::TEXT), (&keys, Type::TEXT_ARRAY)],
+            &[
+                (&email.key(), Type::TEXT),
+                (&gate.lock_keys(), Type::TEXT_ARRAY),
+            ],
         )
         .await?;
     if let Some(seconds) = row.get::<_, Option<i64>>(4) {
@@ -188,13 +209,12 @@ async fn sign_in(
         return Err(throttle::too_many(seconds));
     }
     let user_id: Option<Uuid> = row.get(0);
-    let stored: Option<String> = row.get(1);
+    // A disabled account is checked like an unknown one: the same work, the same failure.
     let disabled = row.get::<_, Option<bool>>(3).unwrap_or(false);
-    let verified = state.hasher.verify(password, stored).await?;
-    let (Verified::Match { rehash }, Some(user_id), false) = (verified, user_id, disabled) else {
-        let mut failures = vec![(account_key, throttle::ACCOUNT)];
-        failures.extend(ip.map(|ip| (throttle::ip_key(ip), state.settings.source_ip_policy)));
-        throttle::record_failure(&state.db, &failures).await?;
+    let stored: Option<String> = if disabled { None } else { row.get(1) };
+    let (Verified::Match { rehash }, Some(user_id)) =
+        (gate.check(password, stored).await?, user_id)
+    else {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     };
     let role: String = row.get(2);
@@ -233,7 +253,7 @@ async fn sign_in(
                 (&ip, Type::TEXT),
                 (&refresh_hash, Type::BYTEA),
                 (&rehash, Type::TEXT),
-                (&account_key, Type::TEXT),
+                (&gate.account_key(), Type::TEXT),
             ],
         )
         .await?
@@ -248,14 +268,14 @@ fn token_pair(
     session_id: Uuid,
     role: &str,
     refresh_token: String,
-) -> Result<axum::Json<TokenPair>> {
+) -> Result<TokenPair> {
     let access_token = state.keys.issue(&user_id.to_string(), session_id, role)?;
-    Ok(axum::Json(TokenPair {
+    Ok(TokenPair {
         access_token,
         token_type: "bearer",
         expires_in: state.keys.ttl().as_secs(),
         refresh_token,
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -267,19 +287,20 @@ pub struct RefreshBody {
 /// Spends a refresh token for a new pair. Presenting a spent one again revokes its whole session.
 #[utoipa::path(post, path = "/auth/refresh", operation_id = "refreshTokens", tag = "auth", request_body = RefreshBody,
     responses(
-        (status = 200, description = "New tokens", body = TokenPair),
+        (status = 200, description = "New tokens", body = TokenPair,
+         headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 401, description = "Invalid, expired or spent refresh token"),
     ))]
 pub async fn refresh(
     State(state): State<AuthState>,
     Json(body): Json<RefreshBody>,
-) -> Result<axum::Json<TokenPair>> {
+) -> Result<TokenPair> {
     rotate(&state, &body.refresh_token).await
 }
 
 /// Spends `presented` and issues the next token of its session. Presenting a spent token again
 /// means it leaked: the whole session is revoked.
-async fn rotate(state: &AuthState, presented: &str) -> Result<axum::Json<TokenPair>> {
+async fn rotate(state: &AuthState, presented: &str) -> Result<TokenPair> {
     let invalid = || ApiError::unauthorized("Invalid or expired refresh token");
     if presented.is_empty() || presented.len() > 256 {
         return Err(invalid());
