@@ -7,34 +7,9 @@ use crate::emulator;
 use crate::frontend::node;
 
 use base64::Engine as _;
-use emulator::{agent, free_port, Emulator};
+use emulator::{free_port, send, Answer, Emulator};
 use serde_json::{json, Value};
 use test_support::TestDb;
-
-/// One answer: status, the headers that matter here, and the JSON body.
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Value,
-}
-
-fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = match body {
-        Some(body) => agent().run(request.body(body.to_owned()).unwrap()),
-        None => agent().run(request.body(()).unwrap()),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-    }
-}
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");

@@ -4,7 +4,7 @@
 
 use crate::emulator;
 
-use emulator::{agent, Emulator};
+use emulator::Emulator;
 use test_support::TestDb;
 
 /// What `curl -X <method> <url> -H ... -d <body>` answers: (status, JSON body).
@@ -14,21 +14,8 @@ fn curl(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = match body {
-        Some(body) => agent().run(request.body(body.to_owned()).unwrap()),
-        None => agent().run(request.body(()).unwrap()),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
+    let answer = emulator::send(method, url, headers, body);
+    (answer.status, answer.body)
 }
 
 #[tokio::test(flavor = "multi_thread")]

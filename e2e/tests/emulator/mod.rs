@@ -52,3 +52,28 @@ pub fn get(url: &str) -> Option<(u16, String)> {
     let status = response.status().as_u16();
     Some((status, response.body_mut().read_to_string().ok()?))
 }
+
+/// One answer through the emulator: status, headers, and the JSON body (`Null` when not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = match body {
+        Some(body) => agent().run(request.body(body.to_owned()).unwrap()),
+        None => agent().run(request.body(()).unwrap()),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    }
+}
