@@ -91,6 +91,25 @@ create table schema_migrations (
     constraint schema_migrations_pkey PRIMARY KEY (version)
 );
 
+create table security_events (
+    id bigint generated always as identity not null,
+    user_id uuid not null,
+    kind text not null,
+    at timestamp with time zone not null default now(),
+    source_ip text,
+    user_agent text,
+    session_id uuid,
+    detail jsonb not null default '{}'::jsonb,
+    constraint security_events_detail_check CHECK ((pg_column_size(detail) <= 1024)),
+    constraint security_events_kind_check CHECK ((char_length(kind) <= 40)),
+    constraint security_events_source_ip_check CHECK ((char_length(source_ip) <= 64)),
+    constraint security_events_user_agent_check CHECK ((char_length(user_agent) <= 512)),
+    constraint security_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint security_events_pkey PRIMARY KEY (id)
+);
+CREATE INDEX security_events_at_idx ON public.security_events USING btree (at);
+CREATE INDEX security_events_user_id_idx ON public.security_events USING btree (user_id, id DESC);
+
 create table sessions (
     id uuid not null default gen_random_uuid(),
     user_id uuid not null,

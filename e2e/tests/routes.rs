@@ -26,8 +26,13 @@ fn watch_router() -> matchit::Router<String> {
 
 /// `/api/{user_id}/tasks/{id}` with sample values in place of its parameters.
 fn concrete(path: &str) -> String {
-    let params: HashMap<&str, &str> =
-        [("user_id", "user-1"), ("id", "42"), ("file", "app-1.0.js")].into();
+    let params: HashMap<&str, &str> = [
+        ("user_id", "user-1"),
+        ("id", "42"),
+        ("session_id", "6f1c2b9e-8d4a-4c3e-9b7a-2f5d1e0c3a4b"),
+        ("file", "app-1.0.js"),
+    ]
+    .into();
     path.split('/')
         .map(
             |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {

@@ -52,6 +52,7 @@ fn seed_flows(base: &str) {
     seed_003(base);
     seed_004(base);
     errors_keep_their_shape(base);
+    sessions_and_security_log(base);
 }
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -265,4 +266,64 @@ fn errors_keep_their_shape(base: &str) {
     assert_eq!(problem["detail"], "Not authenticated");
     let (status, _) = curl("GET", &format!("{base}/no-such-route"), &[], None);
     assert_eq!(status, 404);
+}
+
+/// Sessions a user can see and end one by one, and the security log: two sign-ins, the second
+/// ended from the first (its token 401 at once), the log says so.
+fn sessions_and_security_log(base: &str) {
+    let login = |agent: &str| {
+        let (status, tokens) = curl(
+            "POST",
+            &format!("{base}/auth/login"),
+            &[JSON, ("User-Agent", agent)],
+            Some(r#"{"email": "user@example.com", "password": "securepassword"}"#),
+        );
+        assert_eq!(status, 200, "{tokens}");
+        format!("Bearer {}", tokens["access_token"].as_str().unwrap())
+    };
+    let laptop = login("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0");
+    let phone = login("curl/8.5.0");
+    let (status, sessions) = curl(
+        "GET",
+        &format!("{base}/users/me/sessions"),
+        &[("Authorization", &laptop)],
+        None,
+    );
+    assert_eq!(status, 200, "{sessions}");
+    let phone_session = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|session| session["device"] == "curl")
+        .unwrap_or_else(|| panic!("the curl session: {sessions}"));
+    assert_eq!(phone_session["current"], false);
+    assert_eq!(phone_session["ip"], "127.0.0.1");
+    let (status, _) = curl(
+        "DELETE",
+        &format!(
+            "{base}/users/me/sessions/{}",
+            phone_session["id"].as_str().unwrap()
+        ),
+        &[("Authorization", &laptop)],
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _) = curl(
+        "GET",
+        &format!("{base}/users/me"),
+        &[("Authorization", &phone)],
+        None,
+    );
+    assert_eq!(status, 401);
+    let (status, log) = curl(
+        "GET",
+        &format!("{base}/users/me/security-log?limit=3"),
+        &[("Authorization", &laptop)],
+        None,
+    );
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log[0]["kind"], "session_ended");
+    assert_eq!(log[0]["detail"]["session_id"], phone_session["id"]);
+    assert_eq!(log[1]["kind"], "signed_in");
+    assert_eq!(log[1]["user_agent"], "curl/8.5.0");
 }

@@ -215,6 +215,8 @@ pub struct Replay {
     /// The argon2 hash of the secret the first request carried (registration's password): the
     /// caller checks the retry's secret against it before replaying.
     pub secret_hash: Option<String>,
+    /// The user the first request made or acted for, when it stored one.
+    pub user_id: Option<Uuid>,
 }
 
 impl Replay {
@@ -307,7 +309,7 @@ pub async fn begin(
         // The insert waited for any request that held the key to commit, so this read sees it.
         let Some(row) = db
             .query_opt(
-                "select fingerprint, status, location, body, secret_hash
+                "select fingerprint, status, location, body, secret_hash, user_id
                    from idempotency_keys
                   where operation = $1 and caller = $2 and key = $3",
                 &[
@@ -339,6 +341,7 @@ pub async fn begin(
                 body: row.get::<_, Option<Vec<u8>>>(3).unwrap_or_default(),
             },
             secret_hash: row.get(4),
+            user_id: row.get(5),
         }));
     }
     Err(in_flight())

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use shared::config::{DatabaseConfig, JwtConfig, Source};
 
@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod password;
 pub mod password_gate;
 pub mod secrets;
+pub mod security_log;
 pub mod state;
 pub mod throttle;
 pub mod users;
@@ -37,7 +38,7 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 }
 
 pub fn app(state: AuthState) -> Router {
-    use handlers::{account, admin, keys, reset, seed_aliases, session, verify};
+    use handlers::{account, account_activity, admin, keys, reset, seed_aliases, session, verify};
     shared::lambda::finish(
         Router::new()
             .route("/auth/register", post(account::register))
@@ -46,6 +47,7 @@ pub fn app(state: AuthState) -> Router {
             .route("/auth/refresh", post(session::refresh))
             .route("/auth/logout", post(session::logout))
             .route("/auth/logout-all", post(session::logout_all))
+            .route("/auth/logout-others", post(account_activity::logout_others))
             .route("/auth/password-reset", post(reset::request))
             .route("/auth/password-reset/confirm", post(reset::confirm))
             .route("/auth/verify-email", post(verify::verify_email))
@@ -55,6 +57,27 @@ pub fn app(state: AuthState) -> Router {
                 get(account::me)
                     .patch(account::update_me)
                     .delete(account::delete_me),
+            )
+            .route("/users/me/sessions", get(account_activity::list_mine))
+            .route(
+                "/users/me/sessions/{session_id}",
+                delete(account_activity::end_mine),
+            )
+            .route(
+                "/users/me/security-log",
+                get(account_activity::security_log_mine),
+            )
+            .route(
+                "/users/{id}/sessions",
+                get(account_activity::list_for_admin),
+            )
+            .route(
+                "/users/{id}/sessions/{session_id}",
+                delete(account_activity::end_for_admin),
+            )
+            .route(
+                "/users/{id}/security-log",
+                get(account_activity::security_log_for_admin),
             )
             .route("/welcome", get(account::welcome))
             .route("/.well-known/jwks.json", get(keys::jwks))

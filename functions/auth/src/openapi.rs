@@ -3,7 +3,9 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{account, admin, keys, reset, seed_aliases, session, verify};
+use crate::handlers::{
+    account, account_activity, admin, keys, reset, seed_aliases, session, verify,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +16,13 @@ use crate::handlers::{account, admin, keys, reset, seed_aliases, session, verify
         session::refresh,
         session::logout,
         session::logout_all,
+        account_activity::logout_others,
+        account_activity::list_mine,
+        account_activity::end_mine,
+        account_activity::security_log_mine,
+        account_activity::list_for_admin,
+        account_activity::end_for_admin,
+        account_activity::security_log_for_admin,
         reset::request,
         reset::confirm,
         verify::verify_email,

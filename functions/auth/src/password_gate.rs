@@ -8,8 +8,10 @@
 //! same policies whichever path checked it. A caller never calls the hasher itself.
 
 use shared::error::ApiError;
+use uuid::Uuid;
 
 use crate::password::Verified;
+use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
 use crate::throttle;
 
@@ -18,16 +20,26 @@ pub struct PasswordGate<'a> {
     state: &'a AuthState,
     account_key: String,
     ip: Option<&'a str>,
+    origin: &'a Origin,
+    /// Which path checks (`sign_in`, `registration_replay`, `current_password`), for the log.
+    via: &'static str,
 }
 
 impl<'a> PasswordGate<'a> {
     /// `email_key` is the account's canonical address ([`shared::email::Email::key`]): every
     /// spelling of an address meets one lock.
-    pub fn new(state: &'a AuthState, email_key: &str, ip: Option<&'a str>) -> Self {
+    pub fn new(
+        state: &'a AuthState,
+        email_key: &str,
+        origin: &'a Origin,
+        via: &'static str,
+    ) -> Self {
         Self {
             state,
             account_key: throttle::account_key(email_key),
-            ip,
+            ip: origin.ip.as_deref(),
+            origin,
+            via,
         }
     }
 
@@ -57,8 +69,14 @@ impl<'a> PasswordGate<'a> {
 
     /// Checks `given` against `stored` (`None`: no usable account; the same work is done, and the
     /// attempt fails). A mismatch is counted against the account and the source before it is
-    /// returned.
-    pub async fn check(&self, given: &str, stored: Option<String>) -> Result<Verified, ApiError> {
+    /// returned, and written to the security log of `user` (the account, when there is one),
+    /// with the lock it caused.
+    pub async fn check(
+        &self,
+        given: &str,
+        stored: Option<String>,
+        user: Option<Uuid>,
+    ) -> Result<Verified, ApiError> {
         let verified = self.state.hasher.verify(given, stored).await?;
         if verified == Verified::Mismatch {
             let failures = [
@@ -67,7 +85,15 @@ impl<'a> PasswordGate<'a> {
                     .map(|ip| (throttle::ip_key(ip), self.state.settings.source_ip_policy)),
             ];
             let failures: Vec<_> = failures.into_iter().flatten().collect();
-            throttle::record_failure(&self.state.db, &failures).await?;
+            let locked = throttle::record_failure(&self.state.db, &failures).await?;
+            if let Some(user) = user {
+                let failed = Event::PasswordFailed { via: self.via };
+                self.state.log_event(user, self.origin, None, failed).await;
+                if let Some(seconds) = locked {
+                    let lock = Event::AccountLocked { seconds };
+                    self.state.log_event(user, self.origin, None, lock).await;
+                }
+            }
         }
         Ok(verified)
     }

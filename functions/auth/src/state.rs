@@ -38,6 +38,8 @@ pub struct AuthSettings {
     pub email_verification_url: String,
     /// Refuse sign-in (403) until the address is verified.
     pub require_verified_email: bool,
+    /// Days a security event is kept (`SECURITY_LOG_RETENTION_DAYS`, default 90).
+    pub security_log_retention_days: i32,
 }
 
 impl AuthSettings {
@@ -92,7 +94,19 @@ impl AuthSettings {
             )?,
             ..throttle::REGISTRATION
         };
+        let security_log_retention_days = match get("SECURITY_LOG_RETENTION_DAYS") {
+            None => 90,
+            Some(raw) => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or(ConfigError::Invalid {
+                    name: "SECURITY_LOG_RETENTION_DAYS",
+                    reason: "expected a number of days from 1 to 3650".to_owned(),
+                })?,
+        };
         Ok(Self {
+            security_log_retention_days,
             source_ip_policy,
             registration_policy,
             password_policy: PasswordPolicy { min_chars },
@@ -162,6 +176,25 @@ impl AuthContext for AuthState {
 }
 
 impl AuthState {
+    /// Records `event` in `user_id`'s security log (see [`crate::security_log`]).
+    pub async fn log_event(
+        &self,
+        user_id: uuid::Uuid,
+        origin: &crate::security_log::Origin,
+        session: Option<uuid::Uuid>,
+        event: crate::security_log::Event,
+    ) {
+        crate::security_log::record(
+            &self.db,
+            self.settings.security_log_retention_days,
+            user_id,
+            origin,
+            session,
+            event,
+        )
+        .await;
+    }
+
     pub fn new(db: Db, jwt: &JwtConfig, settings: AuthSettings) -> Self {
         Self {
             db,

@@ -4,6 +4,7 @@
 mod common;
 
 mod account;
+mod activity;
 mod admin;
 mod hostile;
 mod idempotency;

@@ -2,7 +2,7 @@
 
 use crate::users::{Principal, User, USER_COLUMNS};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, FieldError, Result};
@@ -16,6 +16,7 @@ use crate::domain::{DisplayName, Email, Password};
 use crate::password::Verified;
 use crate::password_gate::PasswordGate;
 use crate::secrets::new_token;
+use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
 use crate::throttle;
 
@@ -62,9 +63,11 @@ pub struct RegisterBody {
 pub async fn register(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
     Json(body): Json<RegisterBody>,
 ) -> Result<Response> {
+    let origin = Origin::new(ip.as_deref(), &headers);
     let mut errors = Vec::new();
     let email = collect(Email::parse(&body.email, "email"), &mut errors);
     let password = collect(
@@ -85,7 +88,7 @@ pub async fn register(
         password: &password,
     };
     let Some(key) = key else {
-        return create_account(&state, ip.as_deref(), &account)
+        return create_account(&state, &origin, &account)
             .await
             .map(|created| created.answer.into_response());
     };
@@ -111,19 +114,23 @@ pub async fn register(
             // A replay checks the password against the one registered: it is a sign-in in all
             // but name, and passes the same gate (locks first, a wrong password counted). A
             // source out of registrations is refused too, as a new registration would be.
-            let gate = PasswordGate::new(&state, email.key(), ip.as_deref());
+            let gate = PasswordGate::new(&state, email.key(), &origin, "registration_replay");
             let registrations: Vec<String> =
                 ip.iter().map(|ip| throttle::registration_key(ip)).collect();
             gate.refuse_if_locked(&registrations).await?;
             match gate
-                .check(password.expose(), replay.secret_hash.clone())
+                .check(
+                    password.expose(),
+                    replay.secret_hash.clone(),
+                    replay.user_id,
+                )
                 .await?
             {
                 Verified::Match { .. } => Ok(replay.into_response()),
                 Verified::Mismatch => Err(idempotency::used_for_another_request()),
             }
         }
-        Begun::Claimed(claim) => match create_account(&state, ip.as_deref(), &account).await {
+        Begun::Claimed(claim) => match create_account(&state, &origin, &account).await {
             Ok(created) => Ok(claim
                 .finish(
                     &state.db,
@@ -178,10 +185,10 @@ struct Created {
 /// Counts the registration against the source address, then inserts the user and mails the link.
 async fn create_account(
     state: &AuthState,
-    ip: Option<&str>,
+    origin: &Origin,
     account: &NewAccount<'_>,
 ) -> Result<Created> {
-    if let Some(ip) = ip {
+    if let Some(ip) = &origin.ip {
         let key = throttle::registration_key(ip);
         throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
     }
@@ -218,6 +225,9 @@ async fn create_account(
         .map_err(email_taken_is_conflict)?;
     let user = User::from_row(&row);
     tracing::info!(user_id = %user.id, "user registered");
+    state
+        .log_event(user.id, origin, None, Event::Registered)
+        .await;
     verify::mail_link(state, email.as_str(), &token).await;
     Ok(Created {
         user_id: user.id,
@@ -282,7 +292,7 @@ pub struct UpdateMeBody {
 async fn require_current_password(
     state: &AuthState,
     principal: &Principal,
-    ip: Option<&str>,
+    origin: &Origin,
     given: Option<&str>,
 ) -> Result<()> {
     let Some(given) = given else {
@@ -300,9 +310,12 @@ async fn require_current_password(
         )
         .await?;
     let email_key: String = row.get(1);
-    let gate = PasswordGate::new(state, &email_key, ip);
+    let gate = PasswordGate::new(state, &email_key, origin, "current_password");
     gate.refuse_if_locked(&[]).await?;
-    match gate.check(given, Some(row.get(0))).await? {
+    match gate
+        .check(given, Some(row.get(0)), Some(principal.user.id))
+        .await?
+    {
         Verified::Match { .. } => Ok(()),
         Verified::Mismatch => Err(ApiError::invalid_field(FieldError::body(
             "current_password",
@@ -322,9 +335,11 @@ async fn require_current_password(
 pub async fn update_me(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     principal: Principal,
     Json(body): Json<UpdateMeBody>,
 ) -> Result<axum::Json<User>> {
+    let origin = Origin::new(ip.as_deref(), &headers);
     let mut errors = Vec::new();
     let name = match &seed_002_update(&body.name, body.username.as_deref()) {
         None => None,
@@ -347,7 +362,7 @@ pub async fn update_me(
         require_current_password(
             &state,
             &principal,
-            ip.as_deref(),
+            &origin,
             body.current_password.as_deref(),
         )
         .await?;
@@ -408,6 +423,17 @@ pub async fn update_me(
     if hash.is_some() || address_pending {
         tracing::info!(user_id = %user.id, "email or password changed; other sessions and links ended");
     }
+    let session = Some(principal.session_id);
+    if hash.is_some() {
+        state
+            .log_event(user.id, &origin, session, Event::PasswordChanged)
+            .await;
+    }
+    if address_pending {
+        state
+            .log_event(user.id, &origin, session, Event::EmailChangeRequested)
+            .await;
+    }
     if let (true, Some(email)) = (address_pending, &email) {
         verify::send_link(&state, user.id, email.as_str(), email.key()).await?;
     }
@@ -429,16 +455,12 @@ pub struct DeleteMeBody {
 pub async fn delete_me(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     principal: Principal,
     Json(body): Json<DeleteMeBody>,
 ) -> Result<StatusCode> {
-    require_current_password(
-        &state,
-        &principal,
-        ip.as_deref(),
-        Some(&body.current_password),
-    )
-    .await?;
+    let origin = Origin::new(ip.as_deref(), &headers);
+    require_current_password(&state, &principal, &origin, Some(&body.current_password)).await?;
     // Sessions, refresh and reset tokens and tasks cascade from the user row; a task insert that
     // races this delete fails its foreign key instead of leaving an orphan (migration 0008).
     state

@@ -2,19 +2,20 @@
 
 use crate::users::{Principal, User};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, FieldError, Result};
-use shared::http::{Json, Query};
+use shared::http::{Json, Query, SourceIp};
 use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::Role;
+use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
 
 const DEFAULT_PAGE: i64 = 50;
@@ -181,6 +182,8 @@ pub struct UpdateUserBody {
     ))]
 pub async fn update_user(
     State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     Admin(principal): Admin,
     Path(id): Path<String>,
     Json(body): Json<UpdateUserBody>,
@@ -250,6 +253,16 @@ pub async fn update_user(
         .await
         .map_err(shared::db::DbError::Query)?;
     tracing::info!(admin = %principal.user.id, user = %id, role = ?role, disabled = ?body.disabled, "user updated by admin");
+    let origin = Origin::new(ip.as_deref(), &headers);
+    let by = principal.user.id;
+    if let Some(role) = role {
+        let event = Event::RoleChanged { role, by };
+        state.log_event(id, &origin, None, event).await;
+    }
+    if let Some(disabled) = body.disabled {
+        let event = Event::DisabledChanged { disabled, by };
+        state.log_event(id, &origin, None, event).await;
+    }
     Ok(axum::Json(user))
 }
 

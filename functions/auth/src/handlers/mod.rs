@@ -1,6 +1,7 @@
 //! HTTP handlers of the auth function, one module per concern.
 
 pub mod account;
+pub mod account_activity;
 pub mod admin;
 pub mod keys;
 pub mod reset;

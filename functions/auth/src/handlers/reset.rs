@@ -3,7 +3,7 @@
 //! every session.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, ErrorChain, FieldError, Result};
 use shared::http::{Json, SourceIp};
@@ -12,6 +12,7 @@ use tokio_postgres::types::Type;
 use super::{answer_at_fixed_time, link_with_token};
 use crate::domain::{Email, Password};
 use crate::secrets::{new_token, token_hash};
+use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
 use crate::throttle;
 
@@ -41,6 +42,7 @@ pub struct RequestBody {
 pub async fn request(
     State(state): State<AuthState>,
     SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     Json(body): Json<RequestBody>,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     let started = tokio::time::Instant::now();
@@ -58,7 +60,7 @@ pub async fn request(
             "insert into password_reset_tokens (token_hash, user_id, expires_at)
              select $1, id, now() + make_interval(mins => $3)
                from users where email_key = $2 and not disabled
-             returning (select email from users where id = user_id)",
+             returning (select email from users where id = user_id), user_id",
             &[
                 (&hash, Type::BYTEA),
                 (&email.key(), Type::TEXT),
@@ -68,6 +70,10 @@ pub async fn request(
         .await?;
     if let Some(row) = recipient {
         let to: String = row.get(0);
+        let origin = Origin::new(ip.as_deref(), &headers);
+        state
+            .log_event(row.get(1), &origin, None, Event::ResetRequested)
+            .await;
         let link = link_with_token(&state.settings.password_reset_url, &token);
         if let Err(error) = state.mailer.send_password_reset(&to, &link).await {
             // Still 202: the answer must not depend on whether the account exists.
@@ -100,6 +106,8 @@ pub struct ConfirmBody {
 
 pub async fn confirm(
     State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     Json(body): Json<ConfirmBody>,
 ) -> Result<axum::Json<Accepted>> {
     let password = Password::parse(
@@ -167,6 +175,10 @@ pub async fn confirm(
     };
     let user_id: uuid::Uuid = row.get(0);
     tracing::info!(%user_id, "password reset; every session ended");
+    let origin = Origin::new(ip.as_deref(), &headers);
+    state
+        .log_event(user_id, &origin, None, Event::ResetCompleted)
+        .await;
     Ok(axum::Json(Accepted {
         detail: "Password has been reset; sign in with the new password",
     }))

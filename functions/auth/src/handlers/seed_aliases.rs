@@ -35,10 +35,11 @@ pub async fn me(principal: Principal) -> axum::Json<User> {
 pub async fn update(
     state: State<AuthState>,
     ip: SourceIp,
+    headers: HeaderMap,
     principal: Principal,
     body: Json<UpdateMeBody>,
 ) -> Result<axum::Json<User>> {
-    account::update_me(state, ip, principal, body).await
+    account::update_me(state, ip, headers, principal, body).await
 }
 
 /// Seed 004's name for `POST /auth/register`.
@@ -52,10 +53,11 @@ pub async fn update(
 pub async fn register(
     state: State<AuthState>,
     ip: SourceIp,
+    headers: HeaderMap,
     key: IdempotencyKey,
     body: Json<RegisterBody>,
 ) -> Result<Response> {
-    account::register(state, ip, key, body).await
+    account::register(state, ip, headers, key, body).await
 }
 
 /// Seed 004's name for `POST /auth/token` (its form login).

@@ -16,6 +16,7 @@ use crate::domain::Email;
 use crate::password::Verified;
 use crate::password_gate::PasswordGate;
 use crate::secrets::{new_token, token_hash};
+use crate::security_log::{user_agent, Event, Origin};
 use crate::state::AuthState;
 use crate::throttle;
 
@@ -161,20 +162,6 @@ pub async fn token(
     }
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|agent| truncate(agent, 512))
-}
-
-fn truncate(text: &str, max_chars: usize) -> &str {
-    match text.char_indices().nth(max_chars) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
-
 /// Checks the credentials under the account and source-IP throttles, then opens a session.
 async fn sign_in(
     state: &AuthState,
@@ -186,7 +173,11 @@ async fn sign_in(
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
-    let gate = PasswordGate::new(state, email.key(), ip);
+    let origin = Origin {
+        ip: ip.map(str::to_owned),
+        user_agent: agent.map(str::to_owned),
+    };
+    let gate = PasswordGate::new(state, email.key(), &origin, "sign_in");
 
     // One round trip: the user (if any) and any lock on the account or the address.
     let row = state
@@ -213,7 +204,7 @@ async fn sign_in(
     let disabled = row.get::<_, Option<bool>>(3).unwrap_or(false);
     let stored: Option<String> = if disabled { None } else { row.get(1) };
     let (Verified::Match { rehash }, Some(user_id)) =
-        (gate.check(password, stored).await?, user_id)
+        (gate.check(password, stored, user_id).await?, user_id)
     else {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     };
@@ -259,6 +250,9 @@ async fn sign_in(
         .await?
         .get(0);
     tracing::info!(%user_id, %session_id, rehashed = rehash.is_some(), "signed in");
+    state
+        .log_event(user_id, &origin, Some(session_id), Event::SignedIn)
+        .await;
     token_pair(state, &user_id, session_id, &role, refresh_token)
 }
 
@@ -361,7 +355,11 @@ fn claims_of(state: &AuthState, headers: &HeaderMap) -> Result<(AccessClaims, Uu
 /// Ends this session: its access and refresh tokens stop working at once.
 #[utoipa::path(post, path = "/auth/logout", operation_id = "logout", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 204, description = "Signed out")))]
-pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
+pub async fn logout(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
     let ended = state
         .db
@@ -376,13 +374,25 @@ pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Resul
             "Session has ended; please log in again",
         ));
     }
+    let origin = Origin::new(ip.as_deref(), &headers);
+    let event = Event::SessionEnded {
+        session: claims.sid,
+        by_admin: false,
+    };
+    state
+        .log_event(user_id, &origin, Some(claims.sid), event)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends every session of the caller.
 #[utoipa::path(post, path = "/auth/logout-all", operation_id = "logoutAll", tag = "auth", security(("bearer" = []), ("oauth2_password" = [])),
     responses((status = 204, description = "Signed out everywhere")))]
-pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> Result<StatusCode> {
+pub async fn logout_all(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
     // The caller's session must be live; then the credential rule ends every session and every
     // outstanding reset token (migrations/0009).
@@ -398,5 +408,13 @@ pub async fn logout_all(State(state): State<AuthState>, headers: HeaderMap) -> R
         .ok_or_else(|| ApiError::unauthorized("Session has ended; please log in again"))?
         .get(0);
     tracing::info!(%user_id, sessions = ended, "signed out everywhere");
+    let origin = Origin::new(ip.as_deref(), &headers);
+    let event = Event::SessionsEnded {
+        count: ended,
+        scope: "all",
+    };
+    state
+        .log_event(user_id, &origin, Some(claims.sid), event)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

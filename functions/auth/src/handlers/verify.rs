@@ -3,7 +3,7 @@
 //! what makes `ADMIN_EMAIL` an admin and, with `REQUIRE_VERIFIED_EMAIL`, what sign-in waits for.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shared::error::{ApiError, ErrorChain, FieldError, Result};
 use shared::http::{Json, SourceIp};
@@ -14,6 +14,7 @@ use super::reset::Accepted;
 use super::{answer_at_fixed_time, email_taken_is_conflict, link_with_token};
 use crate::domain::Email;
 use crate::secrets::{new_token, token_hash};
+use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
 use crate::throttle;
 
@@ -70,6 +71,8 @@ pub struct VerifyBody {
     ))]
 pub async fn verify_email(
     State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
     Json(body): Json<VerifyBody>,
 ) -> Result<axum::Json<Accepted>> {
     let invalid = || {
@@ -111,6 +114,10 @@ pub async fn verify_email(
         return Err(invalid());
     };
     tracing::info!(%user_id, %role, "email address verified");
+    let origin = Origin::new(ip.as_deref(), &headers);
+    state
+        .log_event(user_id, &origin, None, Event::EmailVerified)
+        .await;
     Ok(axum::Json(Accepted {
         detail: "Email address verified",
     }))
