@@ -1,5 +1,6 @@
-# Shared by scripts/dev.sh and scripts/test.sh: a project-local venv with cargo-lambda, and a
-# PostgreSQL server to talk to (found, or started as a throwaway under .local/).
+# Shared by scripts/dev.sh, scripts/test.sh and the other scripts: a project-local venv with
+# cargo-lambda (and, for the scripts that need them, the test, cross-build and deployment tools),
+# and a PostgreSQL server to talk to (found, or started as a throwaway under .local/).
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +12,10 @@ DEFAULT_SERVER_URL="postgres://postgres@127.0.0.1:5432/postgres"
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# .venv with the pinned Python-distributed tools; its bin/ goes first on PATH.
+# .venv with cargo-lambda (what scripts/dev.sh needs, and nothing else); its bin/ goes first on
+# PATH. --no-deps: cargo-lambda's only dependency, ziglang (about 400 MB), is the C cross-compiler
+# of `cargo lambda build --arm64`, installed by ensure_zig where such a build runs. The tests' and
+# the deployment's tools come with ensure_test_tools and ensure_deploy_tools.
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating $VENV"
@@ -20,12 +24,18 @@ ensure_venv() {
     local requirements="$ROOT/scripts/requirements.txt"
     if [ ! -f "$VENV/.installed" ] || ! cmp -s "$requirements" "$VENV/.installed"; then
         say "installing $(grep -v '^#' "$requirements" | xargs) into .venv"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements" \
             || die "pip install failed"
         cp "$requirements" "$VENV/.installed"
     fi
     export PATH="$VENV/bin:$PATH"
 }
+
+# moto and PyJWT, which only the tests (and scripts/bench.sh's cold-start runs) use.
+ensure_test_tools() { ensure_python_tools scripts/requirements-test.txt; }
+
+# Zig for cargo-lambda's cross builds (`cargo lambda build --arm64`): found as `python3 -m ziglang`.
+ensure_zig() { ensure_python_tools scripts/requirements-zig.txt; }
 
 # True when a PostgreSQL server answers at the URL.
 pg_answers() {
@@ -119,14 +129,8 @@ ensure_python_tools() {
     fi
 }
 
-# aws-sam-cli for scripts/deploy-check.sh: heavier than the test tools, so separate.
-ensure_deploy_tools() {
-    if [ ! -x "$VENV/bin/sam" ]; then
-        say "installing aws-sam-cli into .venv"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-deploy.txt" \
-            || die "pip install aws-sam-cli failed"
-    fi
-}
+# aws-sam-cli for scripts/deploy-check.sh and `sam deploy`: heavier than the test tools, so separate.
+ensure_deploy_tools() { ensure_python_tools scripts/requirements-deploy.txt; }
 
 # Installs Debian packages that are missing (only those: a Node.js from another source must not
 # be replaced, and Debian's npm conflicts with NodeSource's nodejs, which bundles npm).
