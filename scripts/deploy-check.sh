@@ -23,6 +23,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/lambda-release"
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 if [ "$mode" != --no-build ]; then
+    ensure_c_toolchain
     ensure_zig
     # The four functions in one cargo invocation first, with exactly the command SAM's builder runs
     # for each (`cargo lambda build --release [--arm64] --bin NAME`, all bins of one workspace

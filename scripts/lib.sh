@@ -37,6 +37,23 @@ ensure_test_tools() { ensure_python_tools scripts/requirements-test.txt; }
 # Zig for cargo-lambda's cross builds (`cargo lambda build --arm64`): found as `python3 -m ziglang`.
 ensure_zig() { ensure_python_tools scripts/requirements-zig.txt; }
 
+# The C toolchain the first build needs besides Rust: a C compiler for ring and for OpenSSL, which
+# is built from source (openssl-src, the `vendored` feature), and OpenSSL's build tools, make and
+# Perl with IPC::Cmd (missing from Debian's perl-base and Fedora's minimal perl).
+ensure_c_toolchain() {
+    local missing=()
+    command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=("a C compiler (cc)")
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    perl -MIPC::Cmd -e 1 >/dev/null 2>&1 || missing+=("perl with IPC::Cmd")
+    [ ${#missing[@]} -eq 0 ] || die "the build needs a C toolchain (OpenSSL is compiled from source); missing: ${missing[*]}.
+  Debian/Ubuntu: apt-get install build-essential perl    Fedora: dnf install gcc make perl-core    macOS: xcode-select --install"
+}
+
+# The cargo target directory (CARGO_TARGET_DIR, or target/ here): where the built binaries are.
+cargo_target_dir() {
+    cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
 # True when a PostgreSQL server answers at the URL.
 pg_answers() {
     "$VENV/bin/python" - "$1" <<'PY' >/dev/null 2>&1
