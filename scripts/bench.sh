@@ -57,6 +57,8 @@ else
 fi
 
 ensure_venv
+# moto and PyJWT: the cold-start runs with Secrets Manager (scripts/coldstart.py).
+ensure_test_tools
 ensure_python_tools scripts/bench/requirements.txt
 server=$(find_or_start_pg "${BENCH_SERVER_URL:-}")
 # The in-process bench's own database is made on this server (test_support::TestDb).
@@ -90,6 +92,7 @@ if $quick; then
     say "--quick: arm64 zips only if they were built before"
 else
     say "building the arm64 zips (cargo lambda build --release --arm64 --output-format zip)"
+    ensure_zig
     timed_build cargo lambda build --quiet --release --arm64 --output-format zip --bin auth --bin tasks --bin health
 fi
 "$VENV/bin/python" - "$ROOT/target/lambda" > "$work/zips.jsonl" <<'PY'

@@ -1,48 +1,80 @@
 #!/usr/bin/env bash
 # Starts the whole API locally: cargo-lambda in .venv, a PostgreSQL server (DATABASE_URL, else the
-# local default, else a throwaway one), the database created and migrated, a .env with a random
-# JWT secret, then `cargo lambda watch` on http://localhost:9000 with every route at its AWS path.
+# local default, else a throwaway one), every function built before the first request, the database
+# created and migrated, a .env with an Ed25519 key pair when there is none, then `cargo lambda
+# watch` on http://localhost:9000 with every route at its AWS path.
 # Extra arguments go to `cargo lambda watch` (for example --release).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+ensure_c_toolchain
 ensure_venv
 
-database_url=${DATABASE_URL:-$(dotenv_value DATABASE_URL)}
-if [ -z "$database_url" ]; then
+# A DATABASE_URL from the environment is used for this run only; .env keeps what it has.
+if [ -n "${DATABASE_URL:-}" ]; then
+    database_url=$DATABASE_URL
+    say "using DATABASE_URL from the environment for this run: $(redact "$database_url") (not saved to .env)"
+    find_or_start_pg "$database_url" >/dev/null
+elif database_url=$(dotenv_value DATABASE_URL) && [ -n "$database_url" ]; then
+    find_or_start_pg "$database_url" >/dev/null
+else
     server=$(find_or_start_pg "")
     database_url=$(with_database "$server" tasks_dev)
-else
-    find_or_start_pg "$database_url" >/dev/null
 fi
 
+# Everything the first requests need, in one cargo build (with its progress): the three
+# functions, the migration runner and the key tool. `cargo lambda watch` runs `cargo run --bin
+# NAME` for a function's first request, which then finds it built (one feature resolution for
+# all, as here) and starts it at once; the two tools run from the target directory for the same
+# reason (`cargo run -p` would resolve features again and rebuild shared crates).
+profile=debug build_flags=()
+for arg in "$@"; do
+    if [ "$arg" = --release ]; then profile=release build_flags=(--release); fi
+done
+target=$(cargo_target_dir)
+if [ -x "$target/$profile/auth" ]; then
+    say "building the functions ($profile; only what changed)"
+else
+    say "building the functions, the migration runner and the key tool ($profile): the first build compiles every dependency, several minutes on 2 cores"
+fi
+cargo build "${build_flags[@]}" --bin health --bin auth --bin tasks --bin migrate --bin xtask
+bin="$target/$profile"
+
+new_env=false
 if [ ! -f .env ]; then
-    say "writing .env (DATABASE_URL and a random JWT_SECRET)"
+    new_env=true
+    say "writing .env: an Ed25519 key pair for access tokens (JWT_ALGORITHM=EdDSA, as deployed), a random JWT_SECRET (used only with JWT_ALGORITHM=HS256)$([ -n "${DATABASE_URL:-}" ] || echo ", DATABASE_URL")"
     umask 077
-    cat > .env <<ENV
-# Written by scripts/dev.sh; see README.md for every setting. Not committed.
-DATABASE_URL=$database_url
-JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
-ACCESS_TOKEN_EXPIRE_MINUTES=30
-# The template's default CorsOrigins: the browser origins allowed to call the API.
-CORS_ORIGINS=http://localhost:3000
-ENV
+    {
+        echo "# Written by scripts/dev.sh; see docs/configuration.md for every setting. Not committed."
+        if [ -n "${DATABASE_URL:-}" ]; then
+            echo "# No DATABASE_URL: the one scripts/dev.sh was given was for that run only; without one it"
+            echo "# finds or starts a local server. Add DATABASE_URL=... here to keep one."
+        else
+            echo "DATABASE_URL=$database_url"
+        fi
+        echo "# HS256's shared secret: unused while JWT_ALGORITHM=EdDSA (below); the seeds' way if you switch."
+        echo "JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        echo "ACCESS_TOKEN_EXPIRE_MINUTES=30"
+        echo "# The template's default CorsOrigins: the browser origins allowed to call the API."
+        echo "CORS_ORIGINS=http://localhost:3000"
+    } > .env
 fi
 
 # EdDSA, as the template defaults to: the private key signs in the auth function, the public keys
 # (JWKS) verify everywhere. Added once; an older .env gets it too (JWT_ALGORITHM=HS256 there, or
 # deleting the three lines, goes back to the shared secret).
 if ! grep -q '^JWT_SIGNING_KEY=' .env; then
-    say "adding a new Ed25519 key pair to .env (JWT_ALGORITHM=EdDSA)"
-    keys=$(cargo xtask jwt-keys env) || die "generating the key pair failed"
+    $new_env || say "adding an Ed25519 key pair to .env: access tokens are EdDSA from now on (JWT_ALGORITHM=EdDSA)"
+    keys=$("$bin/xtask" jwt-keys env) || die "generating the key pair failed"
     printf '# Written by scripts/dev.sh: the signing key and its JWKS (cargo xtask jwt-keys env).\n%s\n' "$keys" >> .env
 fi
 
 say "migrating $(redact "$database_url")"
-DATABASE_URL=$database_url cargo run --quiet -p schema --bin migrate -- up
+DATABASE_URL=$database_url "$bin/migrate" up
 
-say "starting cargo lambda watch on http://localhost:${PORT:-9000}"
+say "starting cargo lambda watch on http://localhost:${PORT:-9000} (every function built; try: curl localhost:${PORT:-9000}/health)"
 export DATABASE_URL=$database_url
 # --disable-cors: the functions apply CORS_ORIGINS themselves, as the HTTP API does in AWS; the
 # emulator's own policy would allow every origin, so a frontend could work here and fail deployed.

@@ -1,5 +1,6 @@
-# Shared by scripts/dev.sh and scripts/test.sh: a project-local venv with cargo-lambda, and a
-# PostgreSQL server to talk to (found, or started as a throwaway under .local/).
+# Shared by scripts/dev.sh, scripts/test.sh and the other scripts: a project-local venv with
+# cargo-lambda (and, for the scripts that need them, the test, cross-build and deployment tools),
+# and a PostgreSQL server to talk to (found, or started as a throwaway under .local/).
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +12,10 @@ DEFAULT_SERVER_URL="postgres://postgres@127.0.0.1:5432/postgres"
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# .venv with the pinned Python-distributed tools; its bin/ goes first on PATH.
+# .venv with cargo-lambda (what scripts/dev.sh needs, and nothing else); its bin/ goes first on
+# PATH. --no-deps: cargo-lambda's only dependency, ziglang (about 400 MB), is the C cross-compiler
+# of `cargo lambda build --arm64`, installed by ensure_zig where such a build runs. The tests' and
+# the deployment's tools come with ensure_test_tools and ensure_deploy_tools.
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating $VENV"
@@ -20,11 +24,34 @@ ensure_venv() {
     local requirements="$ROOT/scripts/requirements.txt"
     if [ ! -f "$VENV/.installed" ] || ! cmp -s "$requirements" "$VENV/.installed"; then
         say "installing $(grep -v '^#' "$requirements" | xargs) into .venv"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements" \
             || die "pip install failed"
         cp "$requirements" "$VENV/.installed"
     fi
     export PATH="$VENV/bin:$PATH"
+}
+
+# moto and PyJWT, which only the tests (and scripts/bench.sh's cold-start runs) use.
+ensure_test_tools() { ensure_python_tools scripts/requirements-test.txt; }
+
+# Zig for cargo-lambda's cross builds (`cargo lambda build --arm64`): found as `python3 -m ziglang`.
+ensure_zig() { ensure_python_tools scripts/requirements-zig.txt; }
+
+# The C toolchain the first build needs besides Rust: a C compiler for ring and for OpenSSL, which
+# is built from source (openssl-src, the `vendored` feature), and OpenSSL's build tools, make and
+# Perl with IPC::Cmd (missing from Debian's perl-base and Fedora's minimal perl).
+ensure_c_toolchain() {
+    local missing=()
+    command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=("a C compiler (cc)")
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    perl -MIPC::Cmd -e 1 >/dev/null 2>&1 || missing+=("perl with IPC::Cmd")
+    [ ${#missing[@]} -eq 0 ] || die "the build needs a C toolchain (OpenSSL is compiled from source); missing: ${missing[*]}.
+  Debian/Ubuntu: apt-get install build-essential perl    Fedora: dnf install gcc make perl-core    macOS: xcode-select --install"
+}
+
+# The cargo target directory (CARGO_TARGET_DIR, or target/ here): where the built binaries are.
+cargo_target_dir() {
+    cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
 
 # True when a PostgreSQL server answers at the URL.
@@ -119,14 +146,8 @@ ensure_python_tools() {
     fi
 }
 
-# aws-sam-cli for scripts/deploy-check.sh: heavier than the test tools, so separate.
-ensure_deploy_tools() {
-    if [ ! -x "$VENV/bin/sam" ]; then
-        say "installing aws-sam-cli into .venv"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-deploy.txt" \
-            || die "pip install aws-sam-cli failed"
-    fi
-}
+# aws-sam-cli for scripts/deploy-check.sh and `sam deploy`: heavier than the test tools, so separate.
+ensure_deploy_tools() { ensure_python_tools scripts/requirements-deploy.txt; }
 
 # Installs Debian packages that are missing (only those: a Node.js from another source must not
 # be replaced, and Debian's npm conflicts with NodeSource's nodejs, which bundles npm).

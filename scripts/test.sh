@@ -13,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 ensure_venv
+ensure_test_tools
 ensure_better_auth
 ensure_frontend_tools
 TEST_DATABASE_URL=$(find_or_start_pg "${TEST_DATABASE_URL:-}")

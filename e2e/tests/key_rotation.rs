@@ -191,8 +191,8 @@ async fn the_jwks_and_discovery_documents_publish_public_keys_only() {
     assert_eq!((status, jwks), (StatusCode::OK, json!({"keys": []})));
 }
 
-/// PyJWT (pinned in scripts/requirements.txt, installed into .venv by scripts/test.sh) verifies
-/// `token` with the key of `jwks` its `kid` names, and prints the claims.
+/// PyJWT (pinned in scripts/requirements-test.txt, installed into .venv by scripts/test.sh)
+/// verifies `token` with the key of `jwks` its `kid` names, and prints the claims.
 fn pyjwt_verify(jwks: &Value, token: &str) -> Result<Value, String> {
     const SCRIPT: &str = r#"
 import json, sys, jwt
