@@ -8,9 +8,12 @@ import { client } from './generated/client/client.gen.js';
 import {
   createTask,
   deleteTask,
+  endMySession,
   getCurrentUser,
+  getMySecurityLog,
   getTask,
   issueToken,
+  listMySessions,
   listTasks,
   login,
   logout,
@@ -70,6 +73,9 @@ const spent = await refreshTokens({ body: { refresh_token: signedIn.refresh_toke
 assert.equal(spent.response.status, 401);
 assert.ok(spent.error);
 assert.equal(spent.error.status, 401);
+// Reuse of a spent refresh token ends its whole session: the pair it was spent for dies too.
+const revoked = await getCurrentUser({ auth: () => refreshed.access_token });
+assert.equal(revoked.response.status, 401);
 accessToken = rotatedByForm.access_token;
 
 step('/users/me');
@@ -142,11 +148,29 @@ assert.equal(problem.status, 422);
 assert.ok(problem.detail.length > 0);
 assert.deepEqual(problem.errors?.[0]?.loc, ['body', 'title']);
 
+step('sessions: a second sign-in is a second session; ending it stops its token at once');
+// (The JSON sign-in's session ended above, when its spent refresh token was presented again.)
+const phone = tokens(await login({ body: { email, password } }));
+const sessions = await listMySessions();
+assert.equal(sessions.response.status, 200, JSON.stringify(sessions.error));
+assert.equal(sessions.data?.length, 2);
+const other = sessions.data?.find((session) => !session.current);
+assert.ok(other);
+const ended = await endMySession({ path: { session_id: other.id } });
+assert.equal(ended.response.status, 204, JSON.stringify(ended.error));
+const otherMe = await getCurrentUser({ auth: () => phone.access_token });
+assert.equal(otherMe.response.status, 401);
+
+step('security log: newest first, the ended session last');
+const log = await getMySecurityLog({ query: { limit: 5 } });
+assert.equal(log.response.status, 200, JSON.stringify(log.error));
+assert.equal(log.data?.[0]?.kind, 'session_ended');
+assert.equal(log.data?.[0]?.detail.session_id, other.id);
+
 step('logout: the access token stops working at once');
 const out = await logout();
 assert.equal(out.response.status, 204);
 const after = await getCurrentUser();
 assert.equal(after.response.status, 401);
-assert.ok(refreshed.access_token); // another session, still alive
 
 console.log('generated client flows passed');
