@@ -178,9 +178,7 @@ async fn get_with(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app(HealthState {
-        db: database.pool(),
-    })
+    let response = app(HealthState::new(database.pool()))
     .oneshot(request.body(Body::empty()).unwrap())
     .await
     .unwrap();

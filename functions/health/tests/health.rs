@@ -27,7 +27,7 @@ fn get(path: &str) -> Request<Body> {
 }
 
 fn app_on(db: Db) -> Router {
-    app(HealthState { db })
+    app(HealthState::new(db))
 }
 
 fn closed_port() -> u16 {

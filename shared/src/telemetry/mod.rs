@@ -1,5 +1,9 @@
-//! Logging: one subscriber per process (JSON in AWS, readable text locally) and one structured
-//! line per request with its id, method, route, status and latency.
+//! Logging: one subscriber per process (JSON in AWS, shaped like Lambda Powertools' Logger, see
+//! `json`; readable text locally) and one structured line per request with its method, route,
+//! status and latency, the invocation's keys (`invocation`) and API Gateway's request id.
+
+mod invocation;
+mod json;
 
 use std::time::Instant;
 
@@ -8,9 +12,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
+use tracing::Subscriber;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+pub use invocation::{in_invocation, ColdStart};
+pub use json::PowertoolsJson;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -28,22 +38,48 @@ pub fn init() {
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,
-        _ => std::env::var_os("AWS_EXECUTION_ENV").is_some(),
+        _ => crate::aws::running_in_aws(),
     };
-    let builder = tracing_subscriber::fmt().with_target(false);
     let result = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .without_time()
+        json_subscriber(std::io::stdout, filter).try_init()
+    } else {
+        tracing_subscriber::fmt()
+            .with_target(false)
+            .with_ansi(false)
             .finish()
             .with(filter)
             .try_init()
-    } else {
-        builder.with_ansi(false).finish().with(filter).try_init()
     };
     // A second init (tests) keeps the first subscriber; that is fine.
     drop(result);
+}
+
+/// The JSON subscriber `init` installs in AWS, writing to `writer`: what the tests that read our
+/// log lines install too.
+pub fn json_subscriber<W>(writer: W, filter: Targets) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .fmt_fields(NoSpanFields)
+        .event_format(PowertoolsJson::from_env())
+        .finish()
+        .with(filter)
+}
+
+/// Span fields are never written in JSON (see `json`): not formatting them saves the work at every
+/// span's creation.
+struct NoSpanFields;
+
+impl<'w> FormatFields<'w> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _: Writer<'w>,
+        _: R,
+    ) -> std::fmt::Result {
+        Ok(())
+    }
 }
 
 /// The id of the request being served, if any; problem+json bodies carry it so a user can quote it.
@@ -69,28 +105,25 @@ fn request_id_of(request: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// Axum middleware: scopes the request id for error bodies and logs one line when the response is ready.
+/// Axum middleware: scopes the request id (for error bodies and every log line of the request)
+/// and logs one line when the response is ready.
 pub async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
     let request_id = request_id_of(&request);
+    REQUEST_ID.scope(request_id, serve_and_log(request, next)).await
+}
+
+async fn serve_and_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = REQUEST_ID
-        .scope(request_id.clone(), next.run(request))
-        .await;
+    let response = next.run(request).await;
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        request_id,
-        method = %method,
-        route,
-        status,
-        latency_ms = format!("{latency_ms:.2}"),
-        "request"
-    );
+    // Hundredths of a millisecond are plenty, and a number, so Logs Insights can add them up.
+    let latency_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    tracing::info!(method = %method, route, status, latency_ms, "request");
     response
 }
