@@ -411,7 +411,10 @@ mod tests {
         assert_eq!(pending_after(None), VERSIONS);
         let newest = MIGRATIONS.last().unwrap().version;
         assert!(pending_after(Some(newest)).is_empty());
-        assert!(pending_after(Some(newest + 1)).is_empty(), "a database ahead is not behind");
+        assert!(
+            pending_after(Some(newest + 1)).is_empty(),
+            "a database ahead is not behind"
+        );
         let lacking = pending_after(Some(newest - 1));
         assert_eq!(lacking, &[(newest, MIGRATIONS.last().unwrap().name)]);
     }

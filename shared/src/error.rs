@@ -350,12 +350,13 @@ mod tests {
             name: "JWT_SECRET",
             reason: "must be at least 32 bytes (it has 5)".into(),
         });
-        let misconfigured = ApiError::Misconfigured(Arc::new(
-            Misconfiguration::from_start_error(&error),
-        ));
+        let misconfigured =
+            ApiError::Misconfigured(Arc::new(Misconfiguration::from_start_error(&error)));
         assert_eq!(misconfigured.problem_type(), PROBLEM_MISCONFIGURED);
         assert!(misconfigured.problem_type().ends_with("/misconfigured"));
-        assert!(misconfigured.detail(false).starts_with("JWT_SECRET is invalid"));
+        assert!(misconfigured
+            .detail(false)
+            .starts_with("JWT_SECRET is invalid"));
         assert!(!misconfigured.detail(true).contains("JWT_SECRET"));
         let (status, headers, body) = render(misconfigured).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);

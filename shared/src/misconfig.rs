@@ -101,7 +101,9 @@ mod tests {
         let misconfiguration = Misconfiguration::from_start_error(&error);
         assert_eq!(misconfiguration.setting, Some("JWT_SECRET"));
         assert!(misconfiguration.detail.contains("JWT_SECRET is required"));
-        assert!(misconfiguration.detail.ends_with("then restart the function"));
+        assert!(misconfiguration
+            .detail
+            .ends_with("then restart the function"));
         assert_eq!(misconfiguration.public_detail(true), GENERIC);
         assert_eq!(
             misconfiguration.public_detail(false),
@@ -118,7 +120,11 @@ mod tests {
         );
         assert_eq!(refused.setting, Some("DATABASE_URL"));
         assert!(refused.detail.contains("the database does not exist"));
-        assert!(!refused.detail.contains("db.example.com"), "{}", refused.detail);
+        assert!(
+            !refused.detail.contains("db.example.com"),
+            "{}",
+            refused.detail
+        );
         assert!(!refused.detail.contains("nope"), "{}", refused.detail);
         assert!(refused.cause.contains("db.example.com:5432"));
         assert!(refused.cause.contains("DATABASE_URL"));

@@ -50,10 +50,7 @@ mod tests {
             assert!(seen.detail.contains(name), "{}", seen.detail);
             assert!(!seen.detail.contains(value), "{}", seen.detail);
         }
-        let garbage_key = vars(&[
-            ("JWT_ALGORITHM", "EdDSA"),
-            ("JWT_SIGNING_KEY", "not a key"),
-        ]);
+        let garbage_key = vars(&[("JWT_ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEY", "not a key")]);
         let seen = invalid_shared_setting(&garbage_key).expect("reported");
         assert_eq!(seen.setting, Some("JWT_SIGNING_KEY"));
     }

@@ -179,9 +179,9 @@ async fn get_with(
         request = request.header(*name, *value);
     }
     let response = app(HealthState::new(database.pool()))
-    .oneshot(request.body(Body::empty()).unwrap())
-    .await
-    .unwrap();
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     (

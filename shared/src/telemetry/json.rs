@@ -5,6 +5,7 @@
 //! numbers. Spans are not written: the only one is lambda_runtime's, whose request and trace ids
 //! come out under Powertools' names, once, from the invocation.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use time::OffsetDateTime;
@@ -44,10 +45,15 @@ pub struct PowertoolsJson {
 }
 
 impl PowertoolsJson {
+    /// From the process environment: see [`PowertoolsJson::from_vars`].
+    pub fn from_env() -> Self {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
     /// `POWERTOOLS_SERVICE_NAME` (else `tasks-api`), and the function's name and memory as the
     /// Lambda runtime (or `cargo lambda watch`) sets them.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    pub fn from_vars(vars: &HashMap<String, String>) -> Self {
+        let var = |name: &str| vars.get(name).filter(|value| !value.is_empty()).cloned();
         Self {
             service: var("POWERTOOLS_SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE.to_owned()),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
@@ -78,13 +84,20 @@ where
         line.extend_from_slice(b",\"timestamp\":");
         let now = OffsetDateTime::now_utc();
         // Milliseconds, as Powertools writes them; CloudWatch keeps its own ingestion time too.
-        write_rfc3339(&mut line, now.replace_millisecond(now.millisecond()).unwrap_or(now))
-            .map_err(|_| fmt::Error)?;
+        write_rfc3339(
+            &mut line,
+            now.replace_millisecond(now.millisecond()).unwrap_or(now),
+        )
+        .map_err(|_| fmt::Error)?;
         line.extend_from_slice(b",\"service\":");
         write_str(&mut line, &self.service);
         let invocation_id = invocation::with_current(|current| {
             write_key(&mut line, "cold_start");
-            line.extend_from_slice(if current.cold_start { b"true" } else { b"false" });
+            line.extend_from_slice(if current.cold_start {
+                b"true"
+            } else {
+                b"false"
+            });
             current.request_id.clone()
         });
         if let Some(name) = &self.function_name {

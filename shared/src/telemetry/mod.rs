@@ -41,7 +41,7 @@ pub fn init() {
         _ => crate::aws::running_in_aws(),
     };
     let result = if json {
-        json_subscriber(std::io::stdout, filter).try_init()
+        json_subscriber(std::io::stdout, filter, PowertoolsJson::from_env()).try_init()
     } else {
         tracing_subscriber::fmt()
             .with_target(false)
@@ -54,16 +54,20 @@ pub fn init() {
     drop(result);
 }
 
-/// The JSON subscriber `init` installs in AWS, writing to `writer`: what the tests that read our
-/// log lines install too.
-pub fn json_subscriber<W>(writer: W, filter: Targets) -> impl Subscriber + Send + Sync
+/// The JSON subscriber `init` installs in AWS, writing `format`'s lines to `writer`: what the
+/// tests that read our log lines install too.
+pub fn json_subscriber<W>(
+    writer: W,
+    filter: Targets,
+    format: PowertoolsJson,
+) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
         .with_writer(writer)
         .fmt_fields(NoSpanFields)
-        .event_format(PowertoolsJson::from_env())
+        .event_format(format)
         .finish()
         .with(filter)
 }
@@ -109,7 +113,9 @@ fn request_id_of(request: &Request) -> String {
 /// and logs one line when the response is ready.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let request_id = request_id_of(&request);
-    REQUEST_ID.scope(request_id, serve_and_log(request, next)).await
+    REQUEST_ID
+        .scope(request_id, serve_and_log(request, next))
+        .await
 }
 
 async fn serve_and_log(request: Request, next: Next) -> Response {
