@@ -324,6 +324,9 @@ pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
     // A missing .env is normal in AWS; a malformed one is reported, not ignored.
     match dotenvy::dotenv() {
         Ok(_) | Err(dotenvy::Error::Io(_)) => {}
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            anyhow::bail!(".env could not be read: {}", unparsable_line(&line))
+        }
         Err(err) => anyhow::bail!(".env could not be read: {err}"),
     }
     let mut vars: HashMap<String, String> = std::env::vars().collect();
@@ -335,9 +338,34 @@ pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
     Ok(vars)
 }
 
+/// What to say of a `.env` line that does not parse: dotenvy's message quotes the whole line,
+/// value and all (a secret, likely), so only the name before `=` is repeated.
+fn unparsable_line(line: &str) -> String {
+    let name = line
+        .split_once('=')
+        .map(|(name, _)| name.trim())
+        .filter(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    match name {
+        Some(name) => format!(
+            "the line of {name} is not NAME=value (quote a value with spaces or #: {name}=\"...\")"
+        ),
+        None => "a line is not NAME=value (the line is not shown: it may hold a secret)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unparsable_env_line_is_named_by_its_variable_never_its_value() {
+        let said = unparsable_line("JWT_SECRET=abc def' ghi");
+        assert!(said.contains("JWT_SECRET"), "{said}");
+        assert!(!said.contains("abc"), "{said}");
+        assert!(!unparsable_line("just garbage hunter2").contains("hunter2"));
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -166,9 +166,8 @@ impl ApiError {
 /// still read the message.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
-    /// `about:blank`, or for what only the operator can fix
-    /// `tag:tasks-api,2026:problems/misconfigured` (a setting, or the database refusing the
-    /// credentials: 500) and `tag:tasks-api,2026:problems/not-migrated` (503, no `Retry-After`).
+    /// `about:blank`, or for what only the operator can fix `…/misconfigured` (a setting, or the
+    /// database refusing the credentials: 500) and `…/not-migrated` (503, no `Retry-After`).
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "about:blank")]
     kind: &'static str,

@@ -69,8 +69,7 @@ enum Finding {
     responses(
         (status = 200, description = "Healthy", body = HealthBody),
         (status = 500, description = "Misconfigured: a setting is invalid or the database refuses \
-         DATABASE_URL (problem type `tag:tasks-api,2026:problems/misconfigured`; the detail names \
-         the setting when not in AWS)"),
+         DATABASE_URL (the `misconfigured` problem; outside AWS the detail names the setting)"),
         (status = 503, description = "The database is unreachable (`Retry-After`), or not \
          migrated to this version (`database.status` is `not_migrated`, `detail` names the \
          missing migration and how to apply it; no `Retry-After`)", body = HealthBody,
