@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::HealthState;
+use crate::state::HealthState;
 
 /// The database check gives up after this long, so `/health` answers well within API Gateway's
 /// and the SPEC's 5 s even when the database host does not answer at all.

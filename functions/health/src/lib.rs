@@ -10,32 +10,15 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use shared::config::{DatabaseConfig, Source};
-use shared::db::Db;
-use shared::misconfig::Misconfiguration;
 
 pub mod assets;
 pub mod check;
 pub mod docs;
 pub mod settings;
+pub mod state;
 
 pub use check::{health, DATABASE_CHECK_TIMEOUT};
-
-#[derive(Clone)]
-pub struct HealthState {
-    pub db: Db,
-    /// A shared setting of the other functions found invalid at start (see `settings`).
-    pub misconfigured: Option<Arc<Misconfiguration>>,
-}
-
-impl HealthState {
-    /// The state of a health function whose environment holds no invalid shared setting.
-    pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            misconfigured: None,
-        }
-    }
-}
+pub use state::HealthState;
 
 /// Builds the function from its configuration: it needs only the database, and in AWS gets only
 /// that. The token settings it finds (locally, where every function reads the same `.env`) are

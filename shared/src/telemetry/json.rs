@@ -15,7 +15,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::invocation;
+use super::{invocation, request_id};
 use crate::json::{write_rfc3339, write_str};
 
 /// Powertools' name when none is set; ours is one service of several functions.
@@ -122,7 +122,7 @@ where
         });
         // The id the problem bodies carry: API Gateway's. Behind an ALB it is the Lambda request
         // id, already written as `function_request_id`.
-        if let Some(id) = super::current_request_id() {
+        if let Some(id) = request_id::current() {
             if invocation_id.as_deref() != Some(id.as_str()) {
                 write_key(&mut line, "correlation_id");
                 write_str(&mut line, &id);

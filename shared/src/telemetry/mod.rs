@@ -4,6 +4,7 @@
 
 mod invocation;
 mod json;
+mod request_id;
 
 use std::time::Instant;
 
@@ -21,10 +22,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use invocation::{in_invocation, ColdStart};
 pub use json::PowertoolsJson;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
 
 /// Installs the global subscriber. `LOG_FORMAT=json|text` chooses the format; by default it is
 /// JSON inside AWS (CloudWatch Logs Insights parses it) and text on a laptop. `RUST_LOG` filters
@@ -86,10 +83,7 @@ impl<'w> FormatFields<'w> for NoSpanFields {
     }
 }
 
-/// The id of the request being served, if any; problem+json bodies carry it so a user can quote it.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
+pub use request_id::current as current_request_id;
 
 /// The API Gateway request id when there is one (it is what API Gateway's access log shows),
 /// else the Lambda invocation id, else a fresh one (in-process tests).
@@ -113,9 +107,7 @@ fn request_id_of(request: &Request) -> String {
 /// and logs one line when the response is ready.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let request_id = request_id_of(&request);
-    REQUEST_ID
-        .scope(request_id, serve_and_log(request, next))
-        .await
+    request_id::scope(request_id, serve_and_log(request, next)).await
 }
 
 async fn serve_and_log(request: Request, next: Next) -> Response {
