@@ -211,9 +211,12 @@ where
 {
     crate::telemetry::init();
     return_freed_memory_to_the_os();
-    let app = match crate::config::load_environment().await {
-        Ok(vars) => with_cors(build, vars).await,
-        Err(error) => Err(error),
+    let (app, cors) = match crate::config::load_environment().await {
+        Ok(vars) => match cors_policy(&vars) {
+            Ok(cors) => (build(vars).await, cors),
+            Err(error) => (Err(error), None),
+        },
+        Err(error) => (Err(error), None),
     };
     let app = match app {
         Ok(app) => app,
@@ -228,6 +231,11 @@ where
             misconfigured(misconfiguration)
         }
     };
+    // Also around the misconfigured answer: a browser frontend can then read its detail.
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
     match run(app).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -237,23 +245,13 @@ where
     }
 }
 
-/// The function's router behind the CORS policy of `CORS_ORIGINS` (see `cors`): an invalid origin
-/// stops the start like any other configuration error.
-async fn with_cors<F, Fut>(
-    build: F,
-    vars: std::collections::HashMap<String, String>,
-) -> anyhow::Result<Router>
-where
-    F: FnOnce(std::collections::HashMap<String, String>) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Router>>,
-{
-    let origins = crate::cors::origins(&vars)?;
-    let cors = crate::cors::layer(&origins)?;
-    let app = build(vars).await?;
-    Ok(match cors {
-        Some(cors) => app.layer(cors),
-        None => app,
-    })
+/// The CORS policy of `CORS_ORIGINS` (see `cors`): an invalid origin is a configuration error like
+/// any other.
+fn cors_policy(
+    vars: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    let origins = crate::cors::origins(vars)?;
+    crate::cors::layer(&origins)
 }
 
 /// Keeps glibc from holding on to large freed blocks. argon2id allocates 19 MiB per hash; with glibc's
