@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
-use tracing::Subscriber;
+use tracing::{Instrument as _, Subscriber};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
@@ -107,7 +107,12 @@ fn request_id_of(request: &Request) -> String {
 /// and logs one line when the response is ready.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let request_id = request_id_of(&request);
-    request_id::scope(request_id, serve_and_log(request, next)).await
+    // For the text lines: the id problem bodies carry, in every line's prefix. The JSON lines
+    // write it as `correlation_id` and skip spans.
+    let span = tracing::info_span!("request", id = %request_id);
+    request_id::scope(request_id, serve_and_log(request, next))
+        .instrument(span)
+        .await
 }
 
 async fn serve_and_log(request: Request, next: Next) -> Response {
