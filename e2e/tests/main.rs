@@ -12,5 +12,6 @@ mod frontend;
 mod hostile;
 mod hs256;
 mod key_rotation;
+mod misconfigured;
 mod routes;
 mod watch;

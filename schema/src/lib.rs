@@ -34,6 +34,18 @@ pub struct Migration {
 
 include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
+/// The newest migration a database has applied: one lookup of the history's primary key, cheap
+/// enough for every `/health`. NULL when none is; SQLSTATE 42P01 when the runner never ran there.
+pub const NEWEST_APPLIED_SQL: &str = "select max(version) from schema_migrations";
+
+/// The embedded migrations (version, name) a database whose newest applied one is `applied`
+/// still lacks, oldest first.
+pub fn pending_after(applied: Option<i64>) -> &'static [(i64, &'static str)] {
+    let applied = applied.unwrap_or(i64::MIN);
+    let first = VERSIONS.partition_point(|(version, _)| *version <= applied);
+    &VERSIONS[first..]
+}
+
 /// Arbitrary but fixed: the advisory-lock key all runners agree on.
 const LOCK_KEY: i64 = 0x7461_736b_735f_6d67; // "tasks_mg"
 
@@ -392,6 +404,20 @@ pub async fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_migrations_are_those_after_the_newest_applied() {
+        assert_eq!(VERSIONS.len(), MIGRATIONS.len());
+        assert_eq!(pending_after(None), VERSIONS);
+        let newest = MIGRATIONS.last().unwrap().version;
+        assert!(pending_after(Some(newest)).is_empty());
+        assert!(
+            pending_after(Some(newest + 1)).is_empty(),
+            "a database ahead is not behind"
+        );
+        let lacking = pending_after(Some(newest - 1));
+        assert_eq!(lacking, &[(newest, MIGRATIONS.last().unwrap().name)]);
+    }
 
     #[test]
     fn embedded_migrations_are_ordered_and_unique() {

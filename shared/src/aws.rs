@@ -24,6 +24,13 @@ pub const SECRET_SOURCES: &[(&str, &str)] = &[
     ("BETTER_AUTH_JWKS_SECRET_ARN", "BETTER_AUTH_JWKS"),
 ];
 
+/// Whether this process runs inside AWS Lambda: `AWS_EXECUTION_ENV` is set there, and neither by
+/// `cargo lambda watch` nor by the tests. The one test for "is this AWS", which decides what a
+/// log looks like and how much a misconfiguration's answer may say.
+pub fn running_in_aws() -> bool {
+    std::env::var_os("AWS_EXECUTION_ENV").is_some()
+}
+
 /// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), with an
 /// HTTPS client on rustls + ring.
 pub async fn sdk_config() -> SdkConfig {

@@ -9,13 +9,23 @@ use secrecy::{ExposeSecret, SecretString};
 /// Shortest JWT secret we accept: 256 bits, as RFC 7518 asks for HS256 keys.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
-/// Why the configuration cannot be used; the message names the variable to fix.
+/// Why the configuration cannot be used; the message names the variable to fix and never repeats
+/// its value (a misconfigured function's answer carries the message, see `misconfig`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{0} is required but not set (put it in the environment or in .env)")]
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+impl ConfigError {
+    /// The variable to fix.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Self::Missing(name) | Self::Invalid { name, .. } => name,
+        }
+    }
 }
 
 /// Where the database lives and how long we wait for it.
@@ -97,7 +107,7 @@ impl<'a> Source<'a> {
             "false" | "0" | "no" | "off" => Ok(false),
             _ => Err(ConfigError::Invalid {
                 name,
-                reason: format!("expected true or false, got {raw:?}"),
+                reason: "expected true or false".to_owned(),
             }),
         }
     }
@@ -115,7 +125,7 @@ impl<'a> Source<'a> {
             Ok(value) if valid(&value) => Ok(value),
             _ => Err(ConfigError::Invalid {
                 name,
-                reason: format!("expected a positive whole number within range, got {raw:?}"),
+                reason: "expected a positive whole number within range".to_owned(),
             }),
         }
     }
@@ -171,10 +181,10 @@ impl JwtConfig {
         let algorithm = match source.first(&["JWT_ALGORITHM", "ALGORITHM"]) {
             None | Some("HS256") => TokenAlgorithm::HS256,
             Some("EdDSA") => TokenAlgorithm::EdDSA,
-            Some(other) => {
+            Some(_) => {
                 return Err(ConfigError::Invalid {
                     name: "JWT_ALGORITHM",
-                    reason: format!("expected HS256 or EdDSA, got {other:?}"),
+                    reason: "expected HS256 or EdDSA".to_owned(),
                 })
             }
         };
@@ -199,7 +209,7 @@ impl JwtConfig {
                         crate::token::jwks::Ed25519Key::from_pem(pem).map_err(|error| {
                             ConfigError::Invalid {
                                 name: "JWT_SIGNING_KEY",
-                                reason: error.to_string(),
+                                reason: format!("{error}; {NEW_KEY_PAIR}"),
                             }
                         })
                     })
@@ -210,13 +220,13 @@ impl JwtConfig {
                         let keys = crate::token::jwks::public_jwks(document).map_err(|error| {
                             ConfigError::Invalid {
                                 name: "JWT_PUBLIC_KEYS",
-                                reason: error.to_string(),
+                                reason: format!("{error}; {NEW_KEY_PAIR}"),
                             }
                         })?;
                         if keys.is_empty() {
                             return Err(ConfigError::Invalid {
                                 name: "JWT_PUBLIC_KEYS",
-                                reason: "the JWKS holds no public key".to_owned(),
+                                reason: format!("the JWKS holds no public key; {NEW_KEY_PAIR}"),
                             });
                         }
                         Ok(document.to_owned())
@@ -232,7 +242,10 @@ impl JwtConfig {
             Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
                 return Err(ConfigError::Invalid {
                     name: "BETTER_AUTH_SECRET",
-                    reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                    reason: format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes (it has {}); give the Better Auth frontend and this API one new secret, e.g. from `openssl rand -base64 32`",
+                        s.len()
+                    ),
                 })
             }
             Some(s) => Some(SecretString::from(s.to_owned())),
@@ -286,6 +299,10 @@ impl JwtConfig {
     }
 }
 
+/// The fix for a bad Ed25519 key or key set.
+const NEW_KEY_PAIR: &str =
+    "`cargo xtask jwt-keys env` prints a new key pair (JWT_SIGNING_KEY and JWT_PUBLIC_KEYS) for .env";
+
 fn hs256_secret(name: &'static str, secret: &str) -> Result<SecretString, ConfigError> {
     if secret.len() < MIN_JWT_SECRET_BYTES {
         return Err(ConfigError::Invalid {
@@ -307,6 +324,9 @@ pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
     // A missing .env is normal in AWS; a malformed one is reported, not ignored.
     match dotenvy::dotenv() {
         Ok(_) | Err(dotenvy::Error::Io(_)) => {}
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            anyhow::bail!(".env could not be read: {}", unparsable_line(&line))
+        }
         Err(err) => anyhow::bail!(".env could not be read: {err}"),
     }
     let mut vars: HashMap<String, String> = std::env::vars().collect();
@@ -318,9 +338,34 @@ pub async fn load_environment() -> anyhow::Result<HashMap<String, String>> {
     Ok(vars)
 }
 
+/// What to say of a `.env` line that does not parse: dotenvy's message quotes the whole line,
+/// value and all (a secret, likely), so only the name before `=` is repeated.
+fn unparsable_line(line: &str) -> String {
+    let name = line
+        .split_once('=')
+        .map(|(name, _)| name.trim())
+        .filter(|name| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    match name {
+        Some(name) => format!(
+            "the line of {name} is not NAME=value (quote a value with spaces or #: {name}=\"...\")"
+        ),
+        None => "a line is not NAME=value (the line is not shown: it may hold a secret)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unparsable_env_line_is_named_by_its_variable_never_its_value() {
+        let said = unparsable_line("JWT_SECRET=abc def' ghi");
+        assert!(said.contains("JWT_SECRET"), "{said}");
+        assert!(!said.contains("abc"), "{said}");
+        assert!(!unparsable_line("just garbage hunter2").contains("hunter2"));
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

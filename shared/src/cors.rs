@@ -7,9 +7,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::ConfigError;
 
 pub const ALLOW_METHODS: [Method; 6] = [
     Method::GET,
@@ -37,19 +39,32 @@ pub const MAX_AGE: Duration = Duration::from_secs(600);
 /// The allowed origins from `CORS_ORIGINS`; none when it is unset or empty (then no cross-origin
 /// call is allowed). Each must be a bare origin (`https://app.example.com`, `http://localhost:3000`:
 /// no path, no trailing slash) since browsers compare it byte for byte; `*` allows any origin.
-pub fn origins(vars: &HashMap<String, String>) -> anyhow::Result<Vec<String>> {
+/// A refused origin is named by its place in the list, not repeated (see `ConfigError`).
+pub fn origins(vars: &HashMap<String, String>) -> Result<Vec<String>, ConfigError> {
     let Some(list) = vars.get("CORS_ORIGINS") else {
         return Ok(Vec::new());
     };
     let mut origins = Vec::new();
-    for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        if origin != "*" {
-            let (scheme, rest) = origin
-                .split_once("://")
-                .with_context(|| format!("CORS_ORIGINS: {origin:?} has no scheme"))?;
-            if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
-                bail!("CORS_ORIGINS: {origin:?} is not an origin like https://app.example.com (no path, no trailing slash)");
-            }
+    for (place, origin) in list
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .enumerate()
+    {
+        let bare = origin == "*"
+            || origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            });
+        if !bare {
+            return Err(ConfigError::Invalid {
+                name: "CORS_ORIGINS",
+                reason: format!(
+                    "origin {} of the list is not a bare origin: write each like \
+                     https://app.example.com or http://localhost:3000 (a scheme, no path, no \
+                     trailing slash), comma-separated",
+                    place + 1
+                ),
+            });
         }
         origins.push(origin.to_owned());
     }
@@ -147,5 +162,12 @@ mod tests {
         ] {
             assert!(origins(&vars(bad)).is_err(), "{bad}");
         }
+        let error = origins(&vars("http://localhost:3000,https://app.example.com/")).unwrap_err();
+        assert_eq!(error.setting(), "CORS_ORIGINS");
+        assert!(
+            error.to_string().contains("origin 2 of the list"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("app.example.com/"), "{error}");
     }
 }

@@ -10,10 +10,13 @@
 //! named statements (PgBouncer 1.21+ with `max_prepared_statements`); hence off by default.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use native_tls::{Certificate, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
 use secrecy::ExposeSecret;
@@ -24,6 +27,7 @@ use tokio_postgres::Row;
 
 use crate::config::DatabaseConfig;
 use crate::error::ApiError;
+use crate::misconfig::Misconfiguration;
 
 pub use tokio_postgres::Client;
 
@@ -36,6 +40,15 @@ pub enum DbError {
     /// The database could not be reached, or answered too slowly: 503, try again.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The server refused `DATABASE_URL` itself (wrong password, unknown role or database): no
+    /// retry helps, so it is a misconfiguration (500), not an outage (503).
+    #[error("the database server at {server} refused DATABASE_URL")]
+    Refused {
+        /// Host, port, database and user: what the log line names (never the password).
+        server: Arc<str>,
+        #[source]
+        cause: tokio_postgres::Error,
+    },
     /// The database answered with an error (constraint, syntax, ...).
     #[error("database query failed")]
     Query(#[source] tokio_postgres::Error),
@@ -51,7 +64,7 @@ impl DbError {
             Self::Query(error) => error.as_db_error().is_some_and(|db| {
                 db.code() == &SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint)
             }),
-            Self::Unavailable(_) | Self::NoRow => false,
+            Self::Unavailable(_) | Self::Refused { .. } | Self::NoRow => false,
         }
     }
 
@@ -59,15 +72,51 @@ impl DbError {
     pub fn code(&self) -> Option<&SqlState> {
         match self {
             Self::Query(error) => error.code(),
-            Self::Unavailable(_) | Self::NoRow => None,
+            Self::Unavailable(_) | Self::Refused { .. } | Self::NoRow => None,
         }
     }
+}
+
+/// True when a statement failed because the database lacks a table, column or function the
+/// code names: the database is behind the code's migrations, whatever the statement.
+fn is_not_migrated(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            &SqlState::UNDEFINED_TABLE
+                | &SqlState::UNDEFINED_COLUMN
+                | &SqlState::UNDEFINED_FUNCTION
+                | &SqlState::UNDEFINED_OBJECT
+        )
+    )
+}
+
+/// True when the server refused the connection's credentials or database rather than failing:
+/// class 28 (invalid authorization: wrong password, unknown role, no pg_hba entry), 3D000 (no
+/// such database) and 42501 (no CONNECT privilege). Only asked of a connection attempt.
+fn is_refusal(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        let code = code.code();
+        code.starts_with("28") || code == "3D000" || code == "42501"
+    })
 }
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Unavailable(cause) => ApiError::Unavailable(cause),
+            DbError::Refused { server, cause } => {
+                let code = cause.code().map_or("", SqlState::code);
+                let message = cause
+                    .as_db_error()
+                    .map_or_else(|| cause.to_string(), |db| db.message().to_owned());
+                ApiError::Misconfigured(Arc::new(Misconfiguration::database_refused(
+                    code, &server, &message,
+                )))
+            }
+            DbError::Query(cause) if is_not_migrated(&cause) => {
+                ApiError::NotMigrated(anyhow::Error::new(cause).context("query failed"))
+            }
             DbError::Query(cause) => {
                 ApiError::Internal(anyhow::Error::new(cause).context("query failed"))
             }
@@ -111,6 +160,8 @@ pub struct Db {
     pool: Pool,
     query_timeout: Duration,
     statement_cache: bool,
+    /// Where the pool connects, for the log line of a refusal: host, port, database and user.
+    server: Arc<str>,
 }
 
 impl Db {
@@ -118,6 +169,7 @@ impl Db {
     pub fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<Self> {
         let (pg_config, tls) =
             pg_config_and_tls(config.url.expose_secret(), config.connect_timeout)?;
+        let server = describe_server(&pg_config).into();
         let manager = Manager::from_config(
             pg_config,
             tls,
@@ -139,6 +191,7 @@ impl Db {
             pool,
             query_timeout: config.query_timeout,
             statement_cache: config.statement_cache,
+            server,
         })
     }
 
@@ -151,6 +204,11 @@ impl Db {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "database connection warmed up"
             ),
+            // Retrying cannot help a refusal: say so at once, at error level.
+            Err(error @ DbError::Refused { .. }) => tracing::error!(
+                error = %crate::error::ErrorChain(&anyhow!(error)),
+                "database warm-up refused: DATABASE_URL is misconfigured"
+            ),
             Err(error) => tracing::warn!(
                 error = %crate::error::ErrorChain(&anyhow!(error)),
                 "database warm-up failed; will retry on the first request"
@@ -158,7 +216,7 @@ impl Db {
         }
     }
 
-    /// Measures one `select 1` round trip, for the health check.
+    /// Measures one `select 1` round trip.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let started = Instant::now();
         self.query("select 1", &[]).await?;
@@ -197,8 +255,12 @@ impl Db {
     }
 
     async fn checkout(&self) -> Result<Object, DbError> {
-        self.pool.get().await.map_err(|error| {
-            DbError::Unavailable(anyhow!(error).context("getting a pooled connection"))
+        self.pool.get().await.map_err(|error| match error {
+            PoolError::Backend(cause) if is_refusal(&cause) => DbError::Refused {
+                server: self.server.clone(),
+                cause,
+            },
+            error => DbError::Unavailable(anyhow!(error).context("getting a pooled connection")),
         })
     }
 
@@ -329,6 +391,37 @@ pub fn pg_config_and_tls(
     }
     let connector = builder.build().context("building the TLS connector")?;
     Ok((pg_config, MakeTlsConnector::new(connector)))
+}
+
+/// "host:port (database "d", user "u")" of a parsed URL: enough for an operator to find the
+/// setting at fault, and nothing secret.
+fn describe_server(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = config
+                .get_ports()
+                .get(index)
+                .or_else(|| config.get_ports().first())
+                .copied()
+                .unwrap_or(5432);
+            format!("{name}:{port}")
+        })
+        .collect();
+    format!(
+        "{} (database {:?}, user {:?})",
+        hosts.join(","),
+        config.get_dbname().unwrap_or(""),
+        config.get_user().unwrap_or("")
+    )
 }
 
 /// Takes out what tokio-postgres does not parse itself: `sslrootcert=<path>` and the libpq modes

@@ -2,11 +2,13 @@
 //! Internal causes are logged once here, with their chain, and never sent to the client.
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 
+use crate::misconfig::{self, Misconfiguration};
 use crate::telemetry;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -15,6 +17,14 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 /// A create holding an `Idempotency-Key` is done within a second (its statement and its answer).
 const IN_FLIGHT_RETRY_AFTER_SECS: u64 = 1;
+
+/// The problem type of every error a client can act on by itself (RFC 9457: the status says it all).
+pub const PROBLEM_GENERIC: &str = "about:blank";
+/// The problem types of the errors only the operator can fix, so a client, a monitor or a log
+/// query can tell them from a passing fault. Tag URIs (RFC 4151): RFC 9457 allows a type that
+/// names without promising a page to fetch, and we own no domain to point at.
+pub const PROBLEM_MISCONFIGURED: &str = "tag:tasks-api,2026:problems/misconfigured";
+pub const PROBLEM_NOT_MIGRATED: &str = "tag:tasks-api,2026:problems/not-migrated";
 
 /// One field-level validation problem, shaped like FastAPI's 422 items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -81,6 +91,14 @@ pub enum ApiError {
     /// database. Not logged here: the outage is logged once where it is detected, not per request.
     #[error("{0}")]
     DependencyUnavailable(&'static str),
+    /// A setting this function cannot work with (see `misconfig`): 500 of its own type, at once
+    /// and on every request, never `Retry-After`.
+    #[error("{}", .0.detail)]
+    Misconfigured(Arc<Misconfiguration>),
+    /// The database lacks a table, column or function this code uses: 503 of its own type,
+    /// without `Retry-After` (waiting does not migrate it). The cause is logged.
+    #[error("the database is not migrated")]
+    NotMigrated(#[source] anyhow::Error),
     /// Anything else; the cause is logged, the client sees an opaque 500.
     #[error("internal server error")]
     Internal(#[from] anyhow::Error),
@@ -115,10 +133,31 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::Unavailable(_) | Self::DependencyUnavailable(_) => {
+            Self::Unavailable(_) | Self::DependencyUnavailable(_) | Self::NotMigrated(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Misconfigured(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem type: `about:blank` but for what only the operator can fix.
+    pub fn problem_type(&self) -> &'static str {
+        match self {
+            Self::Misconfigured(_) => PROBLEM_MISCONFIGURED,
+            Self::NotMigrated(_) => PROBLEM_NOT_MIGRATED,
+            _ => PROBLEM_GENERIC,
+        }
+    }
+
+    /// What the client reads: the message, but for a misconfiguration or a database behind the
+    /// code, what may be said where the function runs.
+    fn detail(&self, in_aws: bool) -> String {
+        match self {
+            Self::Misconfigured(misconfiguration) => {
+                misconfiguration.public_detail(in_aws).to_owned()
+            }
+            Self::NotMigrated(_) => misconfig::not_migrated_detail(in_aws),
+            other => other.to_string(),
         }
     }
 }
@@ -127,6 +166,8 @@ impl ApiError {
 /// still read the message.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
+    /// `about:blank`, or for what only the operator can fix `…/misconfigured` (a setting, or the
+    /// database refusing the credentials: 500) and `…/not-migrated` (503, no `Retry-After`).
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "about:blank")]
     kind: &'static str,
@@ -154,6 +195,15 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %ErrorChain(cause), "database unavailable")
             }
             Self::Internal(cause) => tracing::error!(error = %ErrorChain(cause), "internal error"),
+            Self::Misconfigured(misconfiguration) => tracing::error!(
+                setting = misconfiguration.setting.unwrap_or("unknown"),
+                error = %misconfiguration.cause,
+                "misconfigured: answered 500"
+            ),
+            Self::NotMigrated(cause) => tracing::error!(
+                error = %ErrorChain(cause),
+                "the database is not migrated to this version: answered 503"
+            ),
             _ => {}
         }
         let errors = match &self {
@@ -161,10 +211,10 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let problem = Problem {
-            kind: "about:blank",
+            kind: self.problem_type(),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.to_string(),
+            detail: self.detail(crate::aws::running_in_aws()),
             request_id: telemetry::current_request_id(),
             errors,
         };
@@ -291,6 +341,40 @@ mod tests {
         let (status, headers, _) = render(error).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(headers[header::RETRY_AFTER], "42");
+    }
+
+    #[tokio::test]
+    async fn a_misconfiguration_is_a_500_of_its_own_type_without_retry_after() {
+        let error = anyhow::Error::new(crate::config::ConfigError::Invalid {
+            name: "JWT_SECRET",
+            reason: "must be at least 32 bytes (it has 5)".into(),
+        });
+        let misconfigured =
+            ApiError::Misconfigured(Arc::new(Misconfiguration::from_start_error(&error)));
+        assert_eq!(misconfigured.problem_type(), PROBLEM_MISCONFIGURED);
+        assert!(misconfigured.problem_type().ends_with("/misconfigured"));
+        assert!(misconfigured
+            .detail(false)
+            .starts_with("JWT_SECRET is invalid"));
+        assert!(!misconfigured.detail(true).contains("JWT_SECRET"));
+        let (status, headers, body) = render(misconfigured).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(body["type"], PROBLEM_MISCONFIGURED);
+        // The tests run outside AWS: the detail names the setting.
+        assert!(body["detail"].as_str().unwrap().contains("JWT_SECRET"));
+    }
+
+    #[tokio::test]
+    async fn not_migrated_is_a_503_of_its_own_type_that_names_no_sql() {
+        let cause = anyhow::anyhow!("relation \"users\" does not exist");
+        let (status, headers, body) = render(ApiError::NotMigrated(cause)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(body["type"], PROBLEM_NOT_MIGRATED);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("not migrated"), "{detail}");
+        assert!(!detail.contains("users"), "{detail}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! What every function's `main` and `app` share: the common routing layers, the database set-up at
-//! init, and handing the router to the Lambda runtime.
+//! init, handing the router to the Lambda runtime, and the router a misconfigured function serves
+//! instead of its own.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use axum::middleware::from_fn;
@@ -16,7 +18,8 @@ use tower::{Service, ServiceExt as _};
 use crate::config::DatabaseConfig;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::telemetry::log_request;
+use crate::misconfig::Misconfiguration;
+use crate::telemetry::{in_invocation, log_request, ColdStart};
 
 /// Adds what every function answers the same way: problem+json for unknown paths and methods,
 /// and the one log line per request.
@@ -50,9 +53,24 @@ pub async fn database(
     Ok(db)
 }
 
+/// What a function whose settings cannot work serves instead of its router: every request, on
+/// any path and method, answered at once with the `misconfigured` problem (a 500), so a client
+/// learns of the mistake instead of waiting on a function that never started.
+pub fn misconfigured(misconfiguration: Misconfiguration) -> Router {
+    let misconfiguration = Arc::new(misconfiguration);
+    Router::new()
+        .fallback(move || std::future::ready(ApiError::Misconfigured(misconfiguration.clone())))
+        .layer(from_fn(log_request))
+}
+
 /// Serves `app` to the Lambda runtime (API Gateway HTTP API and REST API, ALB) until shutdown.
+///
+/// `run_concurrent` is lambda_runtime's entry point for a handler that may serve invocations side
+/// by side: one at a time unless `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda managed instances) asks for
+/// more. Its sequential `run` warned at every start under `cargo lambda watch`, which sets that
+/// variable to 1 for every function it spawns.
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::lambda_runtime::run(Gateway::new(app)).await
+    lambda_http::lambda_runtime::run_concurrent(Gateway::new(app)).await
 }
 
 type LambdaAdapter = lambda_http::Adapter<'static, axum::response::Response, Router>;
@@ -76,17 +94,20 @@ pub enum Envelope {
 /// and has serde_json escape it into the envelope, which callgrind showed as a quarter of a
 /// 100-task list's instructions. Everything else (other event kinds, binary or compressed
 /// bodies, cookies) goes through lambda_http unchanged. `tests/envelope.rs` compares both.
+///
+/// Each invocation runs as one for the log (`telemetry::in_invocation`): its lines carry its
+/// request id, trace id and whether it is the environment's cold start.
 #[derive(Clone)]
 pub struct Gateway {
     router: Router,
-    adapter: LambdaAdapter,
+    cold_start: ColdStart,
 }
 
 impl Gateway {
     pub fn new(router: Router) -> Self {
         Self {
-            adapter: lambda_http::Adapter::from(router.clone()),
             router,
+            cold_start: ColdStart::default(),
         }
     }
 }
@@ -102,8 +123,17 @@ impl Service<LambdaEvent> for Gateway {
 
     fn call(&mut self, event: LambdaEvent) -> Self::Future {
         if !matches!(event.payload, LambdaRequest::ApiGatewayV2(_)) {
-            let converted = self.adapter.call(event);
-            return Box::pin(async move { Ok(Envelope::Converted(Box::new(converted.await?))) });
+            let context = event.context.clone();
+            let cold_start = self.cold_start.clone();
+            // lambda_http's adapter is made per event: it is not `Send` (its future is), and
+            // `run_concurrent` needs a handler that is.
+            let converted = LambdaAdapter::from(self.router.clone()).call(event);
+            return Box::pin(async move {
+                in_invocation(&context, &cold_start, async move {
+                    Ok(Envelope::Converted(Box::new(converted.await?)))
+                })
+                .await
+            });
         }
         // As lambda_http's adapter makes the request.
         let lambda_http::LambdaEvent { payload, context } = event;
@@ -116,11 +146,16 @@ impl Service<LambdaEvent> for Gateway {
                 );
             }
         }
+        let cold_start = self.cold_start.clone();
+        let invocation = context.clone();
         let request = request.with_lambda_context(context);
         let router = self.router.clone();
         Box::pin(async move {
-            let Ok(response) = router.oneshot(request).await;
-            Ok(http_api_envelope(response).await)
+            in_invocation(&invocation, &cold_start, async move {
+                let Ok(response) = router.oneshot(request).await;
+                Ok(http_api_envelope(response).await)
+            })
+            .await
         })
     }
 }
@@ -165,8 +200,10 @@ async fn http_api_envelope(response: axum::response::Response) -> Envelope {
 }
 
 /// The whole life of a function process: telemetry, configuration, `build` (pool, keys, router),
-/// then serving. A configuration problem stops the process with one clear line, never a panic or a
-/// printed config.
+/// then serving. A configuration problem is one clear log line, never a panic or a printed config;
+/// under a Lambda runtime (AWS, `cargo lambda watch`) the function then serves [`misconfigured`]
+/// rather than exit, which would leave the request waiting (a hang under `cargo lambda watch`, a
+/// 502 after retries in AWS). Outside one nothing could be served, so the process stops.
 pub async fn start<F, Fut>(build: F) -> std::process::ExitCode
 where
     F: FnOnce(std::collections::HashMap<String, String>) -> Fut,
@@ -174,17 +211,30 @@ where
 {
     crate::telemetry::init();
     return_freed_memory_to_the_os();
-    let app = match crate::config::load_environment().await {
-        Ok(vars) => with_cors(build, vars).await,
-        Err(error) => Err(error),
+    let (app, cors) = match crate::config::load_environment().await {
+        Ok(vars) => match cors_policy(&vars) {
+            Ok(cors) => (build(vars).await, cors),
+            Err(error) => (Err(error), None),
+        },
+        Err(error) => (Err(error), None),
     };
     let app = match app {
         Ok(app) => app,
         Err(error) => {
-            tracing::error!(error = %crate::error::ErrorChain(&error), "refusing to start: configuration is invalid");
-            eprintln!("refusing to start: {error:#}");
-            return std::process::ExitCode::FAILURE;
+            let misconfiguration = Misconfiguration::from_start_error(&error);
+            let setting = misconfiguration.setting.unwrap_or("unknown");
+            if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+                tracing::error!(setting, error = %misconfiguration.cause, "refusing to start: configuration is invalid");
+                return std::process::ExitCode::FAILURE;
+            }
+            tracing::error!(setting, error = %misconfiguration.cause, "configuration is invalid: every request is answered 500 misconfigured");
+            misconfigured(misconfiguration)
         }
+    };
+    // Also around the misconfigured answer: a browser frontend can then read its detail.
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
     };
     match run(app).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -195,23 +245,13 @@ where
     }
 }
 
-/// The function's router behind the CORS policy of `CORS_ORIGINS` (see `cors`): an invalid origin
-/// stops the start like any other configuration error.
-async fn with_cors<F, Fut>(
-    build: F,
-    vars: std::collections::HashMap<String, String>,
-) -> anyhow::Result<Router>
-where
-    F: FnOnce(std::collections::HashMap<String, String>) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Router>>,
-{
-    let origins = crate::cors::origins(&vars)?;
-    let cors = crate::cors::layer(&origins)?;
-    let app = build(vars).await?;
-    Ok(match cors {
-        Some(cors) => app.layer(cors),
-        None => app,
-    })
+/// The CORS policy of `CORS_ORIGINS` (see `cors`): an invalid origin is a configuration error like
+/// any other.
+fn cors_policy(
+    vars: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    let origins = crate::cors::origins(vars)?;
+    crate::cors::layer(&origins)
 }
 
 /// Keeps glibc from holding on to large freed blocks. argon2id allocates 19 MiB per hash; with glibc's

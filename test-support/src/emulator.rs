@@ -14,8 +14,9 @@ pub struct Emulator {
 
 impl Emulator {
     /// Starts the emulator and waits (up to 300 s: cargo lambda builds each function on its first
-    /// invocation) until each function answers something other than a gateway error: health on
-    /// `/health`, auth and tasks with their 401 to a request without a token.
+    /// invocation) until each function answers itself rather than the emulator for it: health on
+    /// `/health`, auth and tasks with their 401 to a request without a token (or, misconfigured or
+    /// on an unmigrated database, their problem).
     pub async fn start(envs: &[(&str, &str)]) -> Self {
         Self::start_at(free_port(), envs).await
     }
@@ -50,7 +51,7 @@ impl Emulator {
         for path in ["/health", "/users/me", "/api/nobody/tasks"] {
             loop {
                 match plain_get(port, path).await {
-                    Some(status) if status != 502 && status != 503 => break,
+                    Some((status, json)) if json || (status != 502 && status != 503) => break,
                     _ if std::time::Instant::now() > deadline => panic!(
                         "cargo lambda watch did not serve {path} within 300 s; see {}",
                         emulator.log.display()
@@ -98,18 +99,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The status of `GET path` on 127.0.0.1:`port`, or `None` when nothing answers.
-async fn plain_get(port: u16, path: &str) -> Option<u16> {
+/// The status of `GET path` on 127.0.0.1:`port`, and whether the answer is JSON (a function's own,
+/// even a 503, rather than the emulator's gateway error); `None` when nothing answers.
+async fn plain_get(port: u16, path: &str) -> Option<(u16, bool)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
-    let mut head = [0u8; 12];
-    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut head))
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
         .await
         .ok()?
         .ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    let head = String::from_utf8_lossy(&answer);
+    let head = head.split("\r\n\r\n").next()?.to_ascii_lowercase();
+    let status = head.get(9..12)?.parse().ok()?;
+    Some((status, head.contains("content-type: application/")))
 }

@@ -5,6 +5,7 @@
 mod answer;
 mod db;
 mod emulator;
+mod logs;
 mod moto;
 mod proxy;
 pub mod routes;
@@ -13,6 +14,7 @@ mod tokens;
 pub use answer::{send_raw, RawAnswer};
 pub use db::{server_url, TestDb};
 pub use emulator::{free_port, Emulator};
+pub use logs::CapturedLog;
 pub use moto::{secret_string, Moto};
 pub use proxy::{server_address, TcpProxy};
 pub use tokens::{

@@ -10,11 +10,12 @@ use serde_json::json;
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_the_logs() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .json()
-        .finish();
+    // The functions' own JSON lines (what CloudWatch receives), at the most verbose level.
+    let subscriber = shared::telemetry::json_subscriber(
+        captured.clone(),
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::TRACE),
+        shared::telemetry::PowertoolsJson::from_env(),
+    );
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let app = TestApp::new().await;
@@ -55,6 +56,7 @@ async fn no_secret_reaches_the_logs() {
         .collect();
     let logs = captured.text();
     assert!(logs.contains("signed in"), "the flow was logged");
+    assert!(logs.contains("\"latency_ms\":"), "in the JSON lines' shape");
     // The local mailer's line carries the reset link by design (local development only).
     let logs: String = logs
         .lines()

@@ -18,7 +18,7 @@ use crate::assets;
                        RFC 9457 problems (`application/problem+json`) with FastAPI's `detail`.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(crate::health),
+    paths(crate::check::health),
     tags((name = "health", description = "Liveness and database reachability"))
 )]
 struct HealthApi;

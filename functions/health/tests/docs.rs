@@ -178,12 +178,10 @@ async fn get_with(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app(HealthState {
-        db: database.pool(),
-    })
-    .oneshot(request.body(Body::empty()).unwrap())
-    .await
-    .unwrap();
+    let response = app(HealthState::new(database.pool()))
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     (

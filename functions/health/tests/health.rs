@@ -27,7 +27,7 @@ fn get(path: &str) -> Request<Body> {
 }
 
 fn app_on(db: Db) -> Router {
-    app(HealthState { db })
+    app(HealthState::new(db))
 }
 
 fn closed_port() -> u16 {
@@ -182,4 +182,94 @@ async fn error_bodies_carry_the_api_gateway_request_id() {
     let (status, body) = call_with_event(app_on(database.pool()), request).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["request_id"], "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+}
+
+/// The newest migration the code embeds, as `/health` names it.
+fn newest_migration() -> String {
+    let newest = schema::MIGRATIONS.last().unwrap();
+    format!("{:04}_{}", newest.version, newest.name)
+}
+
+#[tokio::test]
+async fn a_database_behind_the_code_answers_503_naming_the_missing_migration() {
+    let database = TestDb::new().await;
+    database
+        .client()
+        .await
+        .batch_execute("delete from schema_migrations where version = (select max(version) from schema_migrations)")
+        .await
+        .unwrap();
+    let (status, headers, body) = call(app_on(database.pool()), get("/health")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["database"]["status"], "not_migrated");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(&newest_migration()), "{detail}");
+    assert!(
+        detail.contains("cargo run -p schema --bin migrate -- up"),
+        "{detail}"
+    );
+    assert!(
+        !headers.contains_key("retry-after"),
+        "waiting migrates nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_database_never_migrated_answers_503_naming_the_first_migration() {
+    let database = TestDb::empty().await;
+    let (status, _, body) = call(app_on(database.pool()), get("/health")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["database"]["status"], "not_migrated");
+    let detail = body["detail"].as_str().unwrap();
+    let first = &schema::MIGRATIONS[0];
+    assert!(
+        detail.contains(&format!("{:04}_{}", first.version, first.name)),
+        "{detail}"
+    );
+    assert!(detail.contains("(newest applied: none)"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_database_refusing_the_url_answers_500_misconfigured() {
+    let database = TestDb::new().await;
+    let mut config = database.direct_config();
+    config.url = format!(
+        "{}/no_such_database_here?sslmode=disable",
+        database.url.rsplit_once('/').unwrap().0
+    )
+    .into();
+    let started = Instant::now();
+    let (status, headers, body) =
+        call(app_on(Db::connect_lazy(&config).unwrap()), get("/health")).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["type"], shared::error::PROBLEM_MISCONFIGURED);
+    assert!(body["detail"].as_str().unwrap().contains("DATABASE_URL"));
+    assert!(!headers.contains_key("retry-after"));
+}
+
+/// Locally every function reads the same `.env`: a token setting the health function finds
+/// invalid makes `/health` say so rather than "healthy" while auth and tasks refuse.
+#[tokio::test]
+async fn an_invalid_shared_setting_answers_500_misconfigured_naming_it() {
+    let database = TestDb::new().await;
+    let vars: std::collections::HashMap<String, String> = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("DB_WARMUP", "false"),
+        ("BETTER_AUTH_SECRET", "your_jwt_secret_from_frontend"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let app = health::build(vars).await.unwrap();
+    let (status, _, body) = call(app.clone(), get("/health")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["type"], shared::error::PROBLEM_MISCONFIGURED);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("BETTER_AUTH_SECRET"), "{detail}");
+    assert!(!detail.contains("your_jwt_secret"), "{detail}");
+    // The docs are still served.
+    assert_eq!(call(app, get("/openapi.json")).await.0, StatusCode::OK);
 }

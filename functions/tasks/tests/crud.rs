@@ -362,9 +362,10 @@ async fn missing_or_bad_token_is_401() {
 async fn a_broken_schema_gives_an_opaque_500() {
     let app = TestApp::new().await;
     let user = app.user("ada@example.com").await;
+    // A rule the code does not know of: the statement fails in a way no client can act on.
     app.sql()
         .await
-        .batch_execute("alter table tasks rename column title to heading")
+        .batch_execute("alter table tasks add constraint heading check (length(title) > 100)")
         .await
         .unwrap();
     let answer = app.create(&user, json!({"title": "t"})).await;
@@ -374,6 +375,7 @@ async fn a_broken_schema_gives_an_opaque_500() {
     let text = answer.body.to_string();
     for leak in [
         "heading",
+        "constraint",
         "column",
         "insert",
         "does not exist",
@@ -389,6 +391,34 @@ async fn a_broken_schema_gives_an_opaque_500() {
         answer.body["request_id"].is_string(),
         "the id to quote when reporting it"
     );
+}
+
+/// A database without a column the code reads is behind the code's migrations: the answer says
+/// so (503 of its own type, no `Retry-After`) instead of an opaque 500, and still names no SQL.
+#[tokio::test]
+async fn a_missing_column_says_the_database_is_not_migrated() {
+    let app = TestApp::new().await;
+    let user = app.user("ada@example.com").await;
+    app.sql()
+        .await
+        .batch_execute("alter table tasks rename column title to heading")
+        .await
+        .unwrap();
+    let answer = app.create(&user, json!({"title": "t"})).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert!(!answer.headers.contains_key("retry-after"));
+    assert_eq!(answer.body["type"], shared::error::PROBLEM_NOT_MIGRATED);
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(detail.contains("not migrated"), "{detail}");
+    assert!(detail.contains("migrate -- up"), "{detail}");
+    for leak in ["heading", "title", "column", "does not exist"] {
+        assert!(!detail.contains(leak), "{leak} leaked: {detail}");
+    }
 }
 
 /// Requests that could be read two ways are refused and create nothing: two Authorization

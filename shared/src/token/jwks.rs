@@ -273,7 +273,7 @@ impl Ed25519Key {
             .take_while(|line| *line != "-----END PRIVATE KEY-----")
             .collect();
         if body.is_empty() || !pem.contains("-----END PRIVATE KEY-----") {
-            bail!("expected a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----); generate one with `openssl genpkey -algorithm ed25519`");
+            bail!("expected a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----), as `openssl genpkey -algorithm ed25519` prints");
         }
         let der = STANDARD
             .decode(body)

@@ -51,7 +51,7 @@ impl Configs {
             db.warm_up().await;
         }
         Routers {
-            health: health::app(health::HealthState { db: health_db }),
+            health: health::app(health::HealthState::new(health_db)),
             auth: auth::app(auth::AuthState::new(
                 auth_db,
                 &self.jwt,

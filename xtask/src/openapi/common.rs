@@ -9,7 +9,9 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{Components, Content, OpenApi, Ref, RefOr, Response};
 use utoipa::PartialSchema;
 
-use shared::error::{FieldError, Problem, PROBLEM_JSON};
+use shared::error::{
+    FieldError, Problem, PROBLEM_JSON, PROBLEM_MISCONFIGURED, PROBLEM_NOT_MIGRATED,
+};
 
 /// Security scheme for `Authorization: Bearer <access token>`.
 pub const BEARER: &str = "bearer";
@@ -21,7 +23,9 @@ const WITHOUT_DATABASE: &[&str] = &["/docs", "/redoc", "/docs/assets/{file}", "/
 
 /// Adds the security schemes and error shapes, and completes every operation's error answers:
 /// each error response without a body of its own is problem+json; secured routes can answer 401,
-/// routes with a body 413 and 415, routes with a body or parameters 422; every route 500, and 503 with `Retry-After` when it needs the database.
+/// routes with a body 413 and 415, routes with a body or parameters 422; every route 500 (also
+/// the misconfigured problem), and 503 (unreachable with `Retry-After`, or not migrated) when it
+/// needs the database.
 pub fn complete(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Components::new);
     components.add_security_scheme(
@@ -94,11 +98,23 @@ fn complete_operation(operation: &mut Operation, needs_database: bool) {
     if has_body || has_parameters {
         add(422, "Invalid input; `errors` lists each field");
     }
-    add(500, "Unexpected error (the cause is logged, never sent)");
+    add(
+        500,
+        &format!(
+            "Unexpected error (the cause is logged, never sent); or, with the problem type \
+             `{PROBLEM_MISCONFIGURED}`, a setting the function cannot work with or a database \
+             refusing DATABASE_URL, answered at once on every request (outside AWS the detail \
+             names the setting and the fix, never its value)"
+        ),
+    );
     if needs_database {
         add(
             503,
-            "The database is unreachable; retry after `Retry-After` seconds",
+            &format!(
+                "The database is unreachable: retry after `Retry-After` seconds; or, with the \
+                 problem type `{PROBLEM_NOT_MIGRATED}` and no `Retry-After`, the database lacks \
+                 this version's migrations"
+            ),
         );
     }
     for (status, answer) in answers.iter_mut() {
