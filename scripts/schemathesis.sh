@@ -89,6 +89,25 @@ PY
 )
 export API_USER_ID
 
+# A second account, signed in once, whose token the hooks send with every request that checks a
+# current password: those count against the account's sign-in lock (the password gate), so the
+# run's own account would lock itself out. The decoy may lock; its token keeps working meanwhile.
+API_DECOY_TOKEN=$("$VENV/bin/python" <<'PY'
+import json, os, secrets, urllib.request
+def post(path, payload):
+    request = urllib.request.Request(os.environ["API_URL"] + path, json.dumps(payload).encode(),
+                                     {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request))
+credentials = {"email": "schemathesis-decoy@example.com", "password": secrets.token_urlsafe(18)}
+post("/auth/register", credentials)
+tokens = post("/auth/login", credentials)
+with open(os.environ["API_SECRETS_FILE"], "a") as file:
+    file.write(f"{credentials['password']}\n{tokens['access_token']}\n{tokens['refresh_token']}\n")
+print(tokens["access_token"])
+PY
+)
+export API_DECOY_TOKEN
+
 say "schemathesis run $api/openapi.json $*"
 export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/scripts/schemathesis"
 status=0

@@ -13,6 +13,10 @@ API_URL = os.environ["API_URL"]
 EMAIL = os.environ["API_EMAIL"]
 PASSWORD = os.environ["API_PASSWORD"]
 USER_ID = os.environ["API_USER_ID"]
+DECOY_TOKEN = os.environ["API_DECOY_TOKEN"]
+# The operations that check the caller's current password: a wrong one counts against the
+# account's sign-in lock, like a failed sign-in.
+CHECKS_CURRENT_PASSWORD = {("PATCH", "/users/me"), ("PATCH", "/user/update"), ("DELETE", "/users/me")}
 
 
 @schemathesis.auth(refresh_interval=2)
@@ -32,7 +36,14 @@ class SignIn:
 
     def set(self, case, data, ctx):
         case.headers = case.headers or {}
-        case.headers["Authorization"] = f"Bearer {data}"
+        case.headers["Authorization"] = f"Bearer {_token_for(case, data)}"
+
+
+def _token_for(case, token):
+    """The decoy account's token for a request that checks the current password (see before_call)."""
+    if (case.operation.method.upper(), case.operation.path) in CHECKS_CURRENT_PASSWORD:
+        return DECOY_TOKEN
+    return token
 
 
 @schemathesis.hook
@@ -81,7 +92,11 @@ def before_call(ctx, case, **kwargs):
     params = case.path_parameters or {}
     if str(params.get("id", "")).lower() == USER_ID.lower() and case.operation.path == "/users/{id}":
         params["id"] = "00000000-0000-4000-8000-000000000000"
-    if case.operation.path in ("/auth/login", "/auth/token") and isinstance(case.body, dict):
+    # - a request that checks the current password is sent as the decoy account (schemathesis.sh):
+    #   five wrong ones would lock the run's own account out of sign-in.
+    if case.headers and "Authorization" in case.headers:
+        case.headers["Authorization"] = f"Bearer {_token_for(case, case.headers['Authorization'].removeprefix('Bearer '))}"
+    if case.operation.path in ("/auth/login", "/auth/token", "/token") and isinstance(case.body, dict):
         for field in ("email", "username"):
             value = case.body.get(field)
             if isinstance(value, str) and value.strip().lower() == EMAIL.lower():

@@ -243,20 +243,7 @@ pub struct LogQuery {
 
 impl LogQuery {
     fn limit(&self) -> Result<i64> {
-        match self.limit.as_deref() {
-            None => Ok(DEFAULT_PAGE),
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::invalid_field(FieldError::new(
-                        &["query", "limit"],
-                        format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                        "value_error",
-                    ))
-                }),
-        }
+        super::page_limit(self.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)
     }
 
     /// The cursor is the id of the last event of the previous page.

@@ -95,20 +95,7 @@ pub async fn list_users(
     _admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> Result<Response> {
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_field(FieldError::new(
-                    &["query", "limit"],
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                    "value_error",
-                ))
-            })?,
-    };
+    let limit = super::page_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     let after = match query.cursor.as_deref() {
         None => None,
         Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {

@@ -46,6 +46,25 @@ pub(crate) fn link_with_token(base: &str, token: &str) -> String {
     format!("{base}{separator}token={token}")
 }
 
+/// The `limit` of a paged list (users, a security log): 1 to `max`, `default` when absent; anything
+/// else is a 422 on `query.limit`.
+pub(crate) fn page_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_field(FieldError::new(
+                    &["query", "limit"],
+                    format!("limit must be a whole number from 1 to {max}"),
+                    "value_error",
+                ))
+            }),
+    }
+}
+
 /// Keeps the value of a parser, or records its error and gives `None`.
 pub(crate) fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
     result.map_err(|error| errors.push(error)).ok()

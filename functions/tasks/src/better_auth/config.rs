@@ -96,7 +96,8 @@ fn http_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     } else {
         Err(ConfigError::Invalid {
             name,
-            reason: format!("expected an http:// or https:// URL, got {raw:?}"),
+            // Never the value: a URL can carry credentials (`https://user:pass@host`).
+            reason: "expected an http:// or https:// URL with a host".to_owned(),
         })
     }
 }
