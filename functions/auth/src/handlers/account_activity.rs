@@ -75,8 +75,9 @@ async fn live_sessions_of(
         .collect())
 }
 
-/// Ends `session` of `user_id` if it is live; false when there was none to end.
-async fn end_session(state: &AuthState, user_id: Uuid, session: Uuid) -> Result<bool> {
+/// Ends `session` of `user_id` if it is live; false when there was none to end. Logout, ending one
+/// of one's sessions and an administrator's ending one are this one statement.
+pub(crate) async fn end_session(state: &AuthState, user_id: Uuid, session: Uuid) -> Result<bool> {
     let ended = state
         .db
         .execute(

@@ -361,15 +361,7 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<StatusCode> {
     let (claims, user_id) = claims_of(&state, &headers)?;
-    let ended = state
-        .db
-        .execute(
-            "update sessions set revoked_at = now()
-              where id = (select id from live_sessions where id = $1 and user_id = $2)",
-            &[(&claims.sid, Type::UUID), (&user_id, Type::UUID)],
-        )
-        .await?;
-    if ended == 0 {
+    if !super::account_activity::end_session(&state, user_id, claims.sid).await? {
         return Err(ApiError::unauthorized(
             "Session has ended; please log in again",
         ));
