@@ -71,6 +71,14 @@ create table password_reset_tokens (
 );
 CREATE INDEX password_reset_tokens_user_id_idx ON public.password_reset_tokens USING btree (user_id);
 
+create table recovery_codes (
+    user_id uuid not null,
+    code_hash bytea not null,
+    used_at timestamp with time zone,
+    constraint recovery_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint recovery_codes_pkey PRIMARY KEY (user_id, code_hash)
+);
+
 create table refresh_tokens (
     token_hash bytea not null,
     session_id uuid not null,
@@ -89,6 +97,17 @@ create table schema_migrations (
     checksum text not null,
     applied_at timestamp with time zone not null default now(),
     constraint schema_migrations_pkey PRIMARY KEY (version)
+);
+
+create table second_factors (
+    user_id uuid not null,
+    sealed_secret bytea not null,
+    activated_at timestamp with time zone,
+    last_used_step bigint,
+    created_at timestamp with time zone not null default now(),
+    constraint second_factors_sealed_secret_check CHECK ((octet_length(sealed_secret) <= 128)),
+    constraint second_factors_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint second_factors_pkey PRIMARY KEY (user_id)
 );
 
 create table security_events (
@@ -119,12 +138,24 @@ create table sessions (
     revoked_at timestamp with time zone,
     user_agent text,
     source_ip text,
+    amr text[] not null default '{pwd}'::text[],
+    second_factor_at timestamp with time zone,
     constraint sessions_source_ip_check CHECK ((char_length(source_ip) <= 64)),
     constraint sessions_user_agent_check CHECK ((char_length(user_agent) <= 512)),
     constraint sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
     constraint sessions_pkey PRIMARY KEY (id)
 );
 CREATE INDEX sessions_user_id_idx ON public.sessions USING btree (user_id) WHERE (revoked_at IS NULL);
+
+create table sign_in_challenges (
+    token_hash bytea not null,
+    user_id uuid not null,
+    expires_at timestamp with time zone not null,
+    created_at timestamp with time zone not null default now(),
+    constraint sign_in_challenges_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint sign_in_challenges_pkey PRIMARY KEY (token_hash)
+);
+CREATE INDEX sign_in_challenges_user_id_idx ON public.sign_in_challenges USING btree (user_id);
 
 create table tasks (
     id bigint generated always as identity not null,
@@ -203,6 +234,8 @@ AS $function$
     ), forgotten as (
         delete from idempotency_keys k
          where k.user_id = end_user_credentials.user_id and k.operation = 'registerUser'
+    ), challenges as (
+        delete from sign_in_challenges c where c.user_id = end_user_credentials.user_id
     )
     select count(*) from ended
 $function$;

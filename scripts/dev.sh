@@ -71,6 +71,14 @@ if ! grep -q '^JWT_SIGNING_KEY=' .env; then
     printf '# Written by scripts/dev.sh: the signing key and its JWKS (cargo xtask jwt-keys env).\n%s\n' "$keys" >> .env
 fi
 
+# The key that seals second-factor (TOTP) secrets; the template generates its own in AWS. Added
+# once: changing it later makes enrolled factors unreadable.
+if ! grep -q '^SECOND_FACTOR_KEY=' .env; then
+    $new_env || say "adding SECOND_FACTOR_KEY to .env (seals TOTP secrets)"
+    printf '# Written by scripts/dev.sh: seals TOTP secrets at rest; keep it, or enrolled factors stop working.\nSECOND_FACTOR_KEY=%s\n' \
+        "$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env
+fi
+
 say "migrating $(redact "$database_url")"
 DATABASE_URL=$database_url "$bin/migrate" up
 

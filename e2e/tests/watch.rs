@@ -53,6 +53,7 @@ fn seed_flows(base: &str) {
     seed_004(base);
     errors_keep_their_shape(base);
     sessions_and_security_log(base);
+    second_factor(base);
 }
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -326,4 +327,153 @@ fn sessions_and_security_log(base: &str) {
     assert_eq!(log[0]["detail"]["session_id"], phone_session["id"]);
     assert_eq!(log[1]["kind"], "signed_in");
     assert_eq!(log[1]["user_agent"], "curl/8.5.0");
+}
+
+/// pyotp (pinned in scripts/requirements-test.txt, installed into .venv by scripts/test.sh), an
+/// independent TOTP implementation, reads the `otpauth://` URI as an authenticator app would and
+/// answers its code `steps` steps from now, with the issuer and account it parsed.
+fn pyotp_code(uri: &str, steps: i64) -> (String, String, String) {
+    const SCRIPT: &str = r#"
+import sys, time, pyotp
+totp = pyotp.parse_uri(sys.argv[1])
+assert isinstance(totp, pyotp.TOTP) and totp.digits == 6 and totp.interval == 30
+print(totp.at(time.time() + 30 * int(sys.argv[2])), totp.issuer, totp.name, sep="\n")
+"#;
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    let output = std::process::Command::new(python)
+        .args(["-c", SCRIPT, uri, &steps.to_string()])
+        .output()
+        .unwrap_or_else(|error| panic!("{python} (run the tests with scripts/test.sh): {error}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut parts = text.trim().lines();
+    let mut next = || parts.next().unwrap().to_owned();
+    (next(), next(), next())
+}
+
+/// The payload of a JWT, unverified (the token came from the API a moment ago).
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A second factor end to end: enrolment read by pyotp from our `otpauth://` URI, activation,
+/// sign-in in two steps (`aal2` in the token), a recovery code used once and refused on reuse, and
+/// the security log telling it all.
+fn second_factor(base: &str) {
+    let credentials = r#"{"email": "totp@example.com", "password": "securepassword"}"#;
+    let (status, _) = curl(
+        "POST",
+        &format!("{base}/auth/register"),
+        &[JSON],
+        Some(credentials),
+    );
+    assert_eq!(status, 201);
+    let (status, tokens) = curl(
+        "POST",
+        &format!("{base}/auth/login"),
+        &[JSON],
+        Some(credentials),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let auth = ("Authorization", bearer.as_str());
+
+    let (status, enrolled) = curl(
+        "POST",
+        &format!("{base}/users/me/second-factor/totp"),
+        &[JSON, auth],
+        Some(r#"{"current_password": "securepassword"}"#),
+    );
+    assert_eq!(status, 201, "{enrolled}");
+    let uri = enrolled["otpauth_uri"].as_str().unwrap();
+    let (code, issuer, account) = pyotp_code(uri, 0);
+    assert_eq!(
+        (issuer.as_str(), account.as_str()),
+        ("Tasks API", "totp@example.com")
+    );
+    let (status, activated) = curl(
+        "POST",
+        &format!("{base}/users/me/second-factor/totp/activate"),
+        &[JSON, auth],
+        Some(&format!(r#"{{"code": "{code}"}}"#)),
+    );
+    assert_eq!(status, 200, "{activated}");
+    let recovery: Vec<String> = activated["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    let challenge = || {
+        let (status, problem) = curl(
+            "POST",
+            &format!("{base}/auth/login"),
+            &[JSON],
+            Some(credentials),
+        );
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(problem["error"], "mfa_required");
+        problem["challenge"].as_str().unwrap().to_owned()
+    };
+    let second_step = |challenge: &str, code: &str| {
+        curl(
+            "POST",
+            &format!("{base}/auth/login/second-factor"),
+            &[JSON],
+            Some(&format!(
+                r#"{{"challenge": "{challenge}", "code": "{code}"}}"#
+            )),
+        )
+    };
+    // The activation's code is spent; the next step's code (inside the ±1 window) signs in.
+    let first = challenge();
+    assert_eq!(second_step(&first, &code).0, 401);
+    let (next_code, _, _) = pyotp_code(uri, 1);
+    let (status, signed_in) = second_step(&first, &next_code);
+    assert_eq!(status, 200, "{signed_in}");
+    let claims = jwt_claims(signed_in["access_token"].as_str().unwrap());
+    assert_eq!(
+        (claims["aal"].as_str(), claims["amr"].clone()),
+        (Some("aal2"), serde_json::json!(["pwd", "otp", "mfa"]))
+    );
+    assert_eq!(second_step(&first, &next_code).0, 401, "a spent challenge");
+
+    // A recovery code, once.
+    let (status, body) = second_step(&challenge(), &recovery[0]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = second_step(&challenge(), &recovery[0]);
+    assert_eq!(status, 401, "{body}");
+
+    let (status, log) = curl(
+        "GET",
+        &format!("{base}/users/me/security-log"),
+        &[auth],
+        None,
+    );
+    assert_eq!(status, 200, "{log}");
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "second_factor_enrolled",
+        "second_factor_used",
+        "recovery_code_used",
+        "second_factor_failed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
 }

@@ -4,11 +4,16 @@
 // at compile time (names, bodies, answers) or here at run time.
 import assert from 'node:assert/strict';
 
+import * as OTPAuth from 'otpauth';
+
 import { client } from './generated/client/client.gen.js';
 import {
+  activateTotp,
   createTask,
   deleteTask,
   endMySession,
+  enrolTotp,
+  getSecondFactor,
   getCurrentUser,
   getMySecurityLog,
   getTask,
@@ -20,11 +25,12 @@ import {
   refreshTokens,
   registerUser,
   replaceTask,
+  signInSecondFactor,
   toggleTaskCompleted,
   updateCurrentUser,
   updateTask,
 } from './generated/client/sdk.gen.js';
-import type { Problem, Task, TokenPair } from './generated/client/types.gen.js';
+import type { Problem, SecondFactorRequired, Task, TokenPair } from './generated/client/types.gen.js';
 
 const api = process.env.API_URL;
 assert.ok(api, 'API_URL must be set');
@@ -166,6 +172,38 @@ const log = await getMySecurityLog({ query: { limit: 5 } });
 assert.equal(log.response.status, 200, JSON.stringify(log.error));
 assert.equal(log.data?.[0]?.kind, 'session_ended');
 assert.equal(log.data?.[0]?.detail.session_id, other.id);
+
+step('second factor: otpauth (an independent TOTP library) reads our otpauth:// URI; sign-in takes two steps');
+const enrolled = await enrolTotp({ body: { current_password: password } });
+assert.equal(enrolled.response.status, 201, JSON.stringify(enrolled.error));
+assert.ok(enrolled.data);
+const totp = OTPAuth.URI.parse(enrolled.data.otpauth_uri);
+assert.ok(totp instanceof OTPAuth.TOTP);
+assert.equal(totp.issuer, 'Tasks API');
+assert.equal(totp.label, email);
+const activated = await activateTotp({ body: { code: totp.generate() } });
+assert.equal(activated.response.status, 200, JSON.stringify(activated.error));
+const recoveryCodes = activated.data?.recovery_codes ?? [];
+assert.equal(recoveryCodes.length, 10);
+const recoveryCode = recoveryCodes[0] ?? '';
+const factor = await getSecondFactor();
+assert.equal(factor.data?.totp_active, true);
+async function challenge(): Promise<string> {
+  const answer = await login({ body: { email, password } });
+  assert.equal(answer.response.status, 403, JSON.stringify(answer.error));
+  const required = answer.error as unknown as SecondFactorRequired;
+  assert.equal(required.error, 'mfa_required');
+  return required.challenge;
+}
+// The current step's code was spent by the activation; the next step's is inside the window.
+const nextCode = totp.generate({ timestamp: Date.now() + 30_000 });
+const twoSteps = tokens(await signInSecondFactor({ body: { challenge: await challenge(), code: nextCode } }));
+const claims = JSON.parse(Buffer.from(twoSteps.access_token.split('.')[1] ?? '', 'base64url').toString());
+assert.equal(claims.aal, 'aal2');
+const recovered = await signInSecondFactor({ body: { challenge: await challenge(), code: recoveryCode } });
+assert.equal(recovered.response.status, 200, JSON.stringify(recovered.error));
+const reused = await signInSecondFactor({ body: { challenge: await challenge(), code: recoveryCode } });
+assert.equal(reused.response.status, 401);
 
 step('logout: the access token stops working at once');
 const out = await logout();

@@ -14,9 +14,17 @@ EMAIL = os.environ["API_EMAIL"]
 PASSWORD = os.environ["API_PASSWORD"]
 USER_ID = os.environ["API_USER_ID"]
 DECOY_TOKEN = os.environ["API_DECOY_TOKEN"]
-# The operations that check the caller's current password: a wrong one counts against the
-# account's sign-in lock, like a failed sign-in.
-CHECKS_CURRENT_PASSWORD = {("PATCH", "/users/me"), ("PATCH", "/user/update"), ("DELETE", "/users/me")}
+# The operations that check the caller's current password or a second-factor code: a wrong one
+# counts against the account's sign-in lock, like a failed sign-in.
+CHECKS_CURRENT_PASSWORD = {
+    ("PATCH", "/users/me"),
+    ("PATCH", "/user/update"),
+    ("DELETE", "/users/me"),
+    ("POST", "/users/me/second-factor/totp"),
+    ("POST", "/users/me/second-factor/totp/activate"),
+    ("POST", "/users/me/second-factor/verify"),
+    ("DELETE", "/users/me/second-factor"),
+}
 
 
 @schemathesis.auth(refresh_interval=2)

@@ -20,6 +20,7 @@ pub const SECRET_SOURCES: &[(&str, &str)] = &[
     ("JWT_SIGNING_KEY_ARN", "JWT_SIGNING_KEY"),
     ("JWT_PUBLIC_KEYS_ARN", "JWT_PUBLIC_KEYS"),
     ("BETTER_AUTH_SECRET_ARN", "BETTER_AUTH_SECRET"),
+    ("SECOND_FACTOR_KEY_ARN", "SECOND_FACTOR_KEY"),
     // A JWKS document as configuration, for a tasks function without egress to Better Auth.
     ("BETTER_AUTH_JWKS_SECRET_ARN", "BETTER_AUTH_JWKS"),
 ];

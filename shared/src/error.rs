@@ -25,6 +25,8 @@ pub const PROBLEM_GENERIC: &str = "about:blank";
 /// names without promising a page to fetch, and we own no domain to point at.
 pub const PROBLEM_MISCONFIGURED: &str = "tag:tasks-api,2026:problems/misconfigured";
 pub const PROBLEM_NOT_MIGRATED: &str = "tag:tasks-api,2026:problems/not-migrated";
+/// An action that needs a second factor proven recently (RFC 9470's `insufficient_user_authentication`).
+pub const PROBLEM_STEP_UP: &str = "tag:tasks-api,2026:problems/step-up-required";
 
 /// One field-level validation problem, shaped like FastAPI's 422 items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -99,6 +101,11 @@ pub enum ApiError {
     /// without `Retry-After` (waiting does not migrate it). The cause is logged.
     #[error("the database is not migrated")]
     NotMigrated(#[source] anyhow::Error),
+    /// The caller's session has not proven its second factor within `max_age_secs`: 401 with
+    /// RFC 9470's `WWW-Authenticate: Bearer error="insufficient_user_authentication"` and its own
+    /// problem type, so a client tells it from an expired token and steps up instead of signing in.
+    #[error("This needs a second factor proven in the last {max_age_secs} seconds: POST a code to /users/me/second-factor/verify, then retry")]
+    StepUpRequired { max_age_secs: u64 },
     /// Anything else; the cause is logged, the client sees an opaque 500.
     #[error("internal server error")]
     Internal(#[from] anyhow::Error),
@@ -123,7 +130,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::InFlight(_) => StatusCode::CONFLICT,
@@ -145,6 +152,7 @@ impl ApiError {
         match self {
             Self::Misconfigured(_) => PROBLEM_MISCONFIGURED,
             Self::NotMigrated(_) => PROBLEM_NOT_MIGRATED,
+            Self::StepUpRequired { .. } => PROBLEM_STEP_UP,
             _ => PROBLEM_GENERIC,
         }
     }
@@ -225,6 +233,14 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::StepUpRequired { max_age_secs } => {
+                let challenge = format!(
+                    "Bearer error=\"insufficient_user_authentication\", error_description=\"A second factor is required\", max_age={max_age_secs}"
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             Self::TooManyRequests {
                 retry_after_secs, ..

@@ -11,6 +11,7 @@ use std::time::Duration;
 pub use test_support::free_port;
 
 pub const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-e2e";
+pub const SECOND_FACTOR_KEY: &str = "e2e-second-factor-key-e2e-second-factor-key";
 
 pub struct Emulator {
     _running: test_support::Emulator,
@@ -27,7 +28,11 @@ impl Emulator {
 
     /// [`Self::start`] on `port`: for a configuration that names the emulator's own URL.
     pub async fn start_at(port: u16, database_url: &str, env: &[(&str, &str)]) -> Self {
-        let mut envs = vec![("DATABASE_URL", database_url), ("JWT_SECRET", JWT_SECRET)];
+        let mut envs = vec![
+            ("DATABASE_URL", database_url),
+            ("JWT_SECRET", JWT_SECRET),
+            ("SECOND_FACTOR_KEY", SECOND_FACTOR_KEY),
+        ];
         envs.extend_from_slice(env);
         let running = test_support::Emulator::start_at(port, &envs).await;
         Self {

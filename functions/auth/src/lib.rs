@@ -15,6 +15,7 @@ pub mod mailer;
 pub mod openapi;
 pub mod password;
 pub mod password_gate;
+pub mod second_factor;
 pub mod secrets;
 pub mod security_log;
 pub mod state;
@@ -38,12 +39,15 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 }
 
 pub fn app(state: AuthState) -> Router {
-    use handlers::{account, account_activity, admin, keys, reset, seed_aliases, session, verify};
+    use handlers::{
+        account, account_activity, admin, keys, reset, second_factor, seed_aliases, session, verify,
+    };
     shared::lambda::finish(
         Router::new()
             .route("/auth/register", post(account::register))
             .route("/auth/login", post(session::login))
             .route("/auth/token", post(session::token))
+            .route("/auth/login/second-factor", post(session::second_step))
             .route("/auth/refresh", post(session::refresh))
             .route("/auth/logout", post(session::logout))
             .route("/auth/logout-all", post(session::logout_all))
@@ -57,6 +61,23 @@ pub fn app(state: AuthState) -> Router {
                 get(account::me)
                     .patch(account::update_me)
                     .delete(account::delete_me),
+            )
+            .route(
+                "/users/me/second-factor",
+                get(second_factor::status).delete(second_factor::remove),
+            )
+            .route("/users/me/second-factor/totp", post(second_factor::enrol))
+            .route(
+                "/users/me/second-factor/totp/activate",
+                post(second_factor::activate),
+            )
+            .route(
+                "/users/me/second-factor/verify",
+                post(second_factor::verify),
+            )
+            .route(
+                "/users/me/second-factor/recovery-codes",
+                post(second_factor::regenerate_codes),
             )
             .route("/users/me/sessions", get(account_activity::list_mine))
             .route(

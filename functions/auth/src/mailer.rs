@@ -50,10 +50,15 @@ impl Mailer {
         self.send(to, Mail::EmailVerification { link }).await
     }
 
+    /// Tells the owner a recovery code was used (a stolen set shows up at once).
+    pub async fn send_recovery_code_used(&self, to: &str, remaining: i64) -> anyhow::Result<()> {
+        self.send(to, Mail::RecoveryCodeUsed { remaining }).await
+    }
+
     async fn send(&self, to: &str, mail: Mail<'_>) -> anyhow::Result<()> {
         match self {
             Self::Log => {
-                let link = mail.link();
+                let link = mail.link().unwrap_or("");
                 tracing::info!(target: "mail", to, link, "{} link (local development: not emailed)", mail.name());
                 Ok(())
             }
@@ -100,10 +105,11 @@ impl Mailer {
     }
 }
 
-/// The mails we send, each a link with a single-use token.
+/// The mails we send: a link with a single-use token, or a notice.
 enum Mail<'a> {
     PasswordReset { link: &'a str },
     EmailVerification { link: &'a str },
+    RecoveryCodeUsed { remaining: i64 },
 }
 
 impl Mail<'_> {
@@ -111,12 +117,14 @@ impl Mail<'_> {
         match self {
             Self::PasswordReset { .. } => "password reset",
             Self::EmailVerification { .. } => "email verification",
+            Self::RecoveryCodeUsed { .. } => "recovery code used",
         }
     }
 
-    fn link(&self) -> &str {
+    fn link(&self) -> Option<&str> {
         match self {
-            Self::PasswordReset { link } | Self::EmailVerification { link } => link,
+            Self::PasswordReset { link } | Self::EmailVerification { link } => Some(link),
+            Self::RecoveryCodeUsed { .. } => None,
         }
     }
 
@@ -124,6 +132,7 @@ impl Mail<'_> {
         match self {
             Self::PasswordReset { .. } => "Reset your password",
             Self::EmailVerification { .. } => "Confirm your email address",
+            Self::RecoveryCodeUsed { .. } => "A recovery code of your account was used",
         }
     }
 
@@ -138,6 +147,12 @@ impl Mail<'_> {
                 "Someone signed up, or changed the address of an account, with this address.\n\n\
                  To confirm that it is yours, open this link within 24 hours:\n{link}\n\n\
                  If it was not you, ignore this message: the address stays unconfirmed."
+            ),
+            Self::RecoveryCodeUsed { remaining } => format!(
+                "A recovery code was just used to sign in to this account, or to confirm a change, \
+                 instead of your authenticator app. {remaining} unused codes are left.\n\n\
+                 If it was not you, change your password and create new recovery codes now: \
+                 someone has your password and your codes."
             ),
         }
     }

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::handlers::{
-    account, account_activity, admin, keys, reset, seed_aliases, session, verify,
+    account, account_activity, admin, keys, reset, second_factor, seed_aliases, session, verify,
 };
 
 #[derive(OpenApi)]
@@ -13,10 +13,17 @@ use crate::handlers::{
         account::register,
         session::login,
         session::token,
+        session::second_step,
         session::refresh,
         session::logout,
         session::logout_all,
         account_activity::logout_others,
+        second_factor::status,
+        second_factor::enrol,
+        second_factor::activate,
+        second_factor::verify,
+        second_factor::remove,
+        second_factor::regenerate_codes,
         account_activity::list_mine,
         account_activity::end_mine,
         account_activity::security_log_mine,
@@ -43,6 +50,7 @@ use crate::handlers::{
     tags(
         (name = "auth", description = "Accounts, sign-in, tokens and password reset"),
         (name = "users", description = "The caller's own account"),
+        (name = "second factor", description = "A TOTP authenticator with recovery codes: enrol, activate, step up, remove"),
         (name = "admin", description = "User administration (administrators only)"),
         (name = "seed aliases", description = "The URLs of the FastAPI backends this API replaces, where they differ from ours: deprecated names of the routes they point to"),
     )

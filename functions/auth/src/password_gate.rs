@@ -1,6 +1,7 @@
-//! The one gate every check of a password passes through: sign-in (`/auth/login`, the `/auth/token`
-//! password grant), the replay of a registration, and the current password asked before an email or
-//! password change or an account deletion.
+//! The one gate every check of a password or a second-factor code passes through: sign-in
+//! (`/auth/login`, the `/auth/token` password grant, and its second step), the replay of a
+//! registration, the current password asked before an email or password change or an account
+//! deletion, and the codes of enrolment and step-up.
 //!
 //! The rule (NIST SP 800-63B-4 §3.2.2, ASVS 5 V6.3): the account's and the source address's locks
 //! are read *before* the password is checked, so a locked account gets the lock's answer whatever
@@ -79,22 +80,36 @@ impl<'a> PasswordGate<'a> {
     ) -> Result<Verified, ApiError> {
         let verified = self.state.hasher.verify(given, stored).await?;
         if verified == Verified::Mismatch {
-            let failures = [
-                Some((self.account_key.clone(), throttle::ACCOUNT)),
-                self.ip
-                    .map(|ip| (throttle::ip_key(ip), self.state.settings.source_ip_policy)),
-            ];
-            let failures: Vec<_> = failures.into_iter().flatten().collect();
-            let locked = throttle::record_failure(&self.state.db, &failures).await?;
-            if let Some(user) = user {
-                let failed = Event::PasswordFailed { via: self.via };
-                self.state.log_event(user, self.origin, None, failed).await;
-                if let Some(seconds) = locked {
-                    let lock = Event::AccountLocked { seconds };
-                    self.state.log_event(user, self.origin, None, lock).await;
-                }
-            }
+            let failed = Event::PasswordFailed { via: self.via };
+            self.count_failure(user, None, failed).await?;
         }
         Ok(verified)
+    }
+
+    /// Counts one wrong secret against the account, the source and `also` (the second-factor key
+    /// of [`throttle::SECOND_FACTOR`], say), and logs `failed` (and the lock it caused) for `user`.
+    /// [`Self::check`] calls it for passwords; the second-factor code checks call it directly.
+    pub async fn count_failure(
+        &self,
+        user: Option<Uuid>,
+        also: Option<(String, throttle::Policy)>,
+        failed: Event,
+    ) -> Result<(), ApiError> {
+        let failures = [
+            Some((self.account_key.clone(), throttle::ACCOUNT)),
+            self.ip
+                .map(|ip| (throttle::ip_key(ip), self.state.settings.source_ip_policy)),
+            also,
+        ];
+        let failures: Vec<_> = failures.into_iter().flatten().collect();
+        let locked = throttle::record_failure(&self.state.db, &failures).await?;
+        if let Some(user) = user {
+            self.state.log_event(user, self.origin, None, failed).await;
+            if let Some(seconds) = locked {
+                let lock = Event::AccountLocked { seconds };
+                self.state.log_event(user, self.origin, None, lock).await;
+            }
+        }
+        Ok(())
     }
 }

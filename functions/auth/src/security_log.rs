@@ -81,6 +81,23 @@ pub enum Event {
         role: &'static str,
         by: Uuid,
     },
+    /// A TOTP factor was proven and is now active.
+    SecondFactorEnrolled,
+    SecondFactorRemoved,
+    /// A second factor was proven (`via`: `sign_in`, `step_up`), with a TOTP code.
+    SecondFactorUsed {
+        via: &'static str,
+    },
+    /// A wrong code, on any path that checks one (`via`: `sign_in`, `step_up`, `activation`).
+    SecondFactorFailed {
+        via: &'static str,
+    },
+    /// A recovery code stood in for the TOTP code (`remaining`: unused codes left).
+    RecoveryCodeUsed {
+        via: &'static str,
+        remaining: i64,
+    },
+    RecoveryCodesRegenerated,
     DisabledChanged {
         disabled: bool,
         by: Uuid,
@@ -103,13 +120,24 @@ impl Event {
             Self::SessionsEnded { .. } => "sessions_ended",
             Self::RoleChanged { .. } => "role_changed",
             Self::DisabledChanged { .. } => "disabled_changed",
+            Self::SecondFactorEnrolled => "second_factor_enrolled",
+            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::SecondFactorUsed { .. } => "second_factor_used",
+            Self::SecondFactorFailed { .. } => "second_factor_failed",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 
     fn detail(&self) -> serde_json::Value {
         use serde_json::json;
         match *self {
-            Self::PasswordFailed { via } => json!({ "via": via }),
+            Self::PasswordFailed { via }
+            | Self::SecondFactorUsed { via }
+            | Self::SecondFactorFailed { via } => json!({ "via": via }),
+            Self::RecoveryCodeUsed { via, remaining } => {
+                json!({ "via": via, "remaining": remaining })
+            }
             Self::AccountLocked { seconds } => json!({ "seconds": seconds }),
             Self::SessionEnded { session, by_admin } => {
                 json!({ "session_id": session, "by_admin": by_admin })
@@ -167,7 +195,9 @@ pub struct SecurityEvent {
     /// `registered`, `signed_in`, `password_failed`, `account_locked`, `password_changed`,
     /// `email_change_requested`, `email_verified`, `password_reset_requested`,
     /// `password_reset_completed`, `session_ended`, `sessions_ended`, `role_changed`,
-    /// `disabled_changed`.
+    /// `disabled_changed`, `second_factor_enrolled`, `second_factor_removed`,
+    /// `second_factor_used`, `second_factor_failed`, `recovery_code_used`,
+    /// `recovery_codes_regenerated`.
     #[schema(example = "signed_in")]
     pub kind: String,
     #[serde(with = "time::serde::rfc3339")]

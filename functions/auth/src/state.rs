@@ -12,6 +12,7 @@ use shared::token::TokenKeys;
 use crate::domain::{Email, PasswordPolicy};
 use crate::mailer::Mailer;
 use crate::password::PasswordHasher;
+use crate::second_factor::sealing::{SealingKey, MIN_KEY_CHARS};
 use crate::throttle;
 use crate::users::AuthContext;
 
@@ -40,6 +41,14 @@ pub struct AuthSettings {
     pub require_verified_email: bool,
     /// Days a security event is kept (`SECURITY_LOG_RETENTION_DAYS`, default 90).
     pub security_log_retention_days: i32,
+    /// The key that seals TOTP secrets (`SECOND_FACTOR_KEY`); without it no factor can be enrolled
+    /// or checked, and those routes say so (500, misconfigured, naming the setting).
+    pub second_factor_key: Option<SealingKey>,
+    /// The issuer authenticator apps show beside the account (`SECOND_FACTOR_ISSUER`).
+    pub second_factor_issuer: String,
+    /// How recently a session must have proven its second factor for a sensitive change
+    /// (`SECOND_FACTOR_MAX_AGE_SECONDS`, default 300).
+    pub step_up_max_age: Duration,
 }
 
 impl AuthSettings {
@@ -105,7 +114,43 @@ impl AuthSettings {
                     reason: "expected a number of days from 1 to 3650".to_owned(),
                 })?,
         };
+        let second_factor_key = match get("SECOND_FACTOR_KEY") {
+            None => None,
+            Some(raw) => Some(SealingKey::from_setting(raw).ok_or(ConfigError::Invalid {
+                name: "SECOND_FACTOR_KEY",
+                reason: format!(
+                    "expected a random string of at least {MIN_KEY_CHARS} characters (the template generates one)"
+                ),
+            })?),
+        };
+        let second_factor_issuer = match get("SECOND_FACTOR_ISSUER") {
+            None => "Tasks API".to_owned(),
+            Some(raw) if raw.chars().count() <= 64 && !raw.chars().any(char::is_control) => {
+                raw.to_owned()
+            }
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "SECOND_FACTOR_ISSUER",
+                    reason: "expected a name of at most 64 characters".to_owned(),
+                })
+            }
+        };
+        let step_up_max_age = match get("SECOND_FACTOR_MAX_AGE_SECONDS") {
+            None => Duration::from_secs(300),
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (30..=86_400).contains(s))
+                .map(Duration::from_secs)
+                .ok_or(ConfigError::Invalid {
+                    name: "SECOND_FACTOR_MAX_AGE_SECONDS",
+                    reason: "expected a number of seconds from 30 to 86400".to_owned(),
+                })?,
+        };
         Ok(Self {
+            second_factor_key,
+            second_factor_issuer,
+            step_up_max_age,
             security_log_retention_days,
             source_ip_policy,
             registration_policy,

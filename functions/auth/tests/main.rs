@@ -14,6 +14,7 @@ mod outage;
 mod register;
 mod reset;
 mod routes;
+mod second_factor;
 mod ses;
 mod sessions;
 mod startup;

@@ -27,7 +27,8 @@ pub const ACCESS_TOKEN_TYPE: &str = "access";
 
 pub use crate::token::precheck::LEEWAY;
 
-/// The claims of an access token, all of them required.
+/// The claims of an access token, all of them required but `amr` and `aal` (tokens minted before
+/// them mean a password sign-in: `["pwd"]`, `aal1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// The user's id.
@@ -40,6 +41,31 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub typ: String,
+    /// How the session was authenticated (RFC 8176): `pwd`, plus `otp` and `mfa` after a second
+    /// factor. Copied from the session, so a refreshed token says the same.
+    #[serde(default = "password_only")]
+    pub amr: Vec<String>,
+    /// Authenticator assurance level, as Supabase names it: `aal2` when `amr` holds `mfa`, else
+    /// `aal1`. A resource server that needs a second factor requires `aal2`.
+    #[serde(default = "aal1")]
+    pub aal: String,
+}
+
+fn password_only() -> Vec<String> {
+    vec!["pwd".to_owned()]
+}
+
+fn aal1() -> String {
+    "aal1".to_owned()
+}
+
+/// The assurance level of a session authenticated by `amr`.
+pub fn assurance_level(amr: &[String]) -> &'static str {
+    if amr.iter().any(|method| method == "mfa") {
+        "aal2"
+    } else {
+        "aal1"
+    }
 }
 
 impl AccessClaims {
@@ -188,8 +214,19 @@ impl TokenKeys {
         self.signer.as_ref().and_then(|s| s.header.kid.as_deref())
     }
 
-    /// Mints an access token for `user_id` in session `session_id`.
+    /// Mints an access token for `user_id` in session `session_id`, signed in by password alone.
     pub fn issue(&self, user_id: &str, session_id: Uuid, role: &str) -> anyhow::Result<String> {
+        self.issue_for(user_id, session_id, role, &password_only())
+    }
+
+    /// Mints an access token for a session authenticated by `amr` (RFC 8176 method names).
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        session_id: Uuid,
+        role: &str,
+        amr: &[String],
+    ) -> anyhow::Result<String> {
         let signer = self
             .signer
             .as_ref()
@@ -204,6 +241,8 @@ impl TokenKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
+            amr: amr.to_vec(),
+            aal: assurance_level(amr).to_owned(),
         };
         Ok(jsonwebtoken::encode(&signer.header, &claims, &signer.key)?)
     }

@@ -15,6 +15,7 @@ use super::{collect, email_taken_is_conflict, reject_invalid, verify};
 use crate::domain::{DisplayName, Email, Password};
 use crate::password::Verified;
 use crate::password_gate::PasswordGate;
+use crate::second_factor;
 use crate::secrets::new_token;
 use crate::security_log::{Event, Origin};
 use crate::state::AuthState;
@@ -287,9 +288,12 @@ pub struct UpdateMeBody {
     current_password: Option<String>,
 }
 
-/// Checks the caller's current password through the [`PasswordGate`] (a stolen access token is
-/// no unthrottled way to guess it); a wrong one is a 422 on `current_password`.
-async fn require_current_password(
+/// What a sensitive change (email or password, deleting the account, removing the second factor)
+/// asks of its caller: while a second factor is active, that this session proved it recently
+/// (step-up, [`second_factor::require_recent`]: a 401 that says how, checked first so it burns no
+/// password attempt); then the current password, through the [`PasswordGate`] (a stolen access
+/// token is no unthrottled way to guess it); a wrong one is a 422 on `current_password`.
+pub(crate) async fn require_current_password(
     state: &AuthState,
     principal: &Principal,
     origin: &Origin,
@@ -302,6 +306,7 @@ async fn require_current_password(
             "missing",
         )));
     };
+    second_factor::require_recent(state, principal.user.id, principal.session_id).await?;
     let row = state
         .db
         .query_one(

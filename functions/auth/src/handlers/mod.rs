@@ -5,12 +5,33 @@ pub mod account_activity;
 pub mod admin;
 pub mod keys;
 pub mod reset;
+pub mod second_factor;
 pub mod seed_aliases;
 pub mod session;
 pub mod token_grants;
 pub mod verify;
 
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use shared::error::{ApiError, FieldError};
+
+/// A JSON answer that carries a secret (tokens, a TOTP secret, recovery codes): never stored by a
+/// browser, proxy or CDN (RFC 6749 §5.1: `Cache-Control: no-store` and `Pragma: no-cache`).
+pub struct NoStore<T>(pub T);
+
+impl<T: Serialize> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        (
+            [
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::PRAGMA, HeaderValue::from_static("no-cache")),
+            ],
+            axum::Json(self.0),
+        )
+            .into_response()
+    }
+}
 
 /// Turns the collected field errors into one 422, or lets the request through.
 pub(crate) fn reject_invalid(errors: Vec<FieldError>) -> Result<(), ApiError> {

@@ -66,6 +66,7 @@ pub async fn register(
     responses(
         (status = 200, description = "As `POST /auth/token`", body = TokenPair),
         (status = 401, description = "Incorrect email or password, or invalid refresh token"),
+        (status = 403, description = "Right password; the account's second factor is required (as for `/auth/login`)", body = session::SecondFactorRequired, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
 pub async fn token(
@@ -73,6 +74,6 @@ pub async fn token(
     ip: SourceIp,
     headers: HeaderMap,
     body: LimitedBody,
-) -> Result<TokenPair> {
+) -> Result<session::SignIn> {
     session::token(state, ip, headers, body).await
 }

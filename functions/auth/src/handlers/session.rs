@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared::error::{ApiError, FieldError, Result};
+use shared::error::{ApiError, FieldError, Result, PROBLEM_JSON};
 use shared::http::{bearer_token, parse_form, require_content_type, Json, LimitedBody, SourceIp};
 use shared::token::AccessClaims;
 use tokio_postgres::types::Type;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::domain::Email;
 use crate::password::Verified;
 use crate::password_gate::PasswordGate;
+use crate::second_factor::{self, Stage};
 use crate::secrets::{new_token, token_hash};
 use crate::security_log::{user_agent, Event, Origin};
 use crate::state::AuthState;
@@ -44,14 +45,7 @@ pub struct TokenPair {
 /// the type, so no path that hands out a pair can forget it.
 impl IntoResponse for TokenPair {
     fn into_response(self) -> Response {
-        (
-            [
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (header::PRAGMA, HeaderValue::from_static("no-cache")),
-            ],
-            axum::Json(self),
-        )
-            .into_response()
+        super::NoStore(self).into_response()
     }
 }
 
@@ -65,12 +59,14 @@ pub struct LoginBody {
 }
 
 /// Signs in. Unknown email and wrong password get the same 401; repeated failures are throttled
-/// per account and per source address.
+/// per account and per source address. An account with an active second factor answers 403
+/// `second-factor-required` with a `challenge` for `/auth/login/second-factor` instead of tokens.
 #[utoipa::path(post, path = "/auth/login", operation_id = "login", tag = "auth", request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in", body = TokenPair,
          headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 401, description = "Incorrect email or password"),
+        (status = 403, description = "Right password; the account's second factor is required: send `challenge` and a code to `/auth/login/second-factor`", body = SecondFactorRequired, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
 
@@ -79,7 +75,7 @@ pub async fn login(
     SourceIp(ip): SourceIp,
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
-) -> Result<TokenPair> {
+) -> Result<SignIn> {
     let email = Email::parse(&body.email, "email").map_err(ApiError::invalid_field)?;
     sign_in(
         &state,
@@ -126,6 +122,7 @@ pub struct TokenForm {
         (status = 200, description = "Signed in, or tokens rotated", body = TokenPair,
          headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 401, description = "Incorrect email or password, or invalid refresh token"),
+        (status = 403, description = "Right password; the account's second factor is required (as for `/auth/login`)", body = SecondFactorRequired, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
 pub async fn token(
@@ -133,7 +130,7 @@ pub async fn token(
     SourceIp(ip): SourceIp,
     headers: HeaderMap,
     LimitedBody(bytes): LimitedBody,
-) -> Result<TokenPair> {
+) -> Result<SignIn> {
     require_content_type(
         &headers,
         |media| media == "application/x-www-form-urlencoded",
@@ -152,7 +149,7 @@ pub async fn token(
         }
         "refresh_token" => {
             let token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
-            rotate(&state, &token).await
+            rotate(&state, &token).await.map(SignIn::Tokens)
         }
         _ => Err(ApiError::invalid_field(FieldError::body(
             "grant_type",
@@ -162,14 +159,81 @@ pub async fn token(
     }
 }
 
-/// Checks the credentials under the account and source-IP throttles, then opens a session.
+/// The answer of a password step: tokens, or the challenge of the account's second factor.
+pub enum SignIn {
+    Tokens(TokenPair),
+    SecondFactorRequired { challenge: String },
+}
+
+/// The answer of a right password for an account with an active second factor: a problem (so a
+/// client written for tokens fails clearly instead of reading a token that is not there) that
+/// carries the challenge of the second step.
+#[derive(Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    #[serde(rename = "type")]
+    #[schema(example = "tag:tasks-api,2026:problems/second-factor-required")]
+    kind: &'static str,
+    #[schema(example = "Forbidden")]
+    title: &'static str,
+    #[schema(example = 403)]
+    status: u16,
+    detail: &'static str,
+    /// `mfa_required`, as Auth0 names this answer.
+    #[schema(example = "mfa_required")]
+    error: &'static str,
+    /// Single-use; send it with a code to `/auth/login/second-factor`.
+    challenge: String,
+    /// Seconds the challenge stays valid.
+    #[schema(example = 300)]
+    expires_in: u64,
+    /// What the second step accepts: `totp` (the app's 6-digit code) and `recovery_code`.
+    methods: [&'static str; 2],
+}
+
+pub const PROBLEM_SECOND_FACTOR_REQUIRED: &str =
+    "tag:tasks-api,2026:problems/second-factor-required";
+
+impl IntoResponse for SignIn {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Tokens(pair) => pair.into_response(),
+            Self::SecondFactorRequired { challenge } => {
+                let problem = SecondFactorRequired {
+                    kind: PROBLEM_SECOND_FACTOR_REQUIRED,
+                    title: "Forbidden",
+                    status: 403,
+                    detail: "Password accepted; this account also needs its second factor: send \
+                             the challenge and a code to /auth/login/second-factor",
+                    error: "mfa_required",
+                    challenge,
+                    expires_in: second_factor::CHALLENGE_TTL_SECS,
+                    methods: ["totp", "recovery_code"],
+                };
+                let body = serde_json::to_vec(&problem).unwrap_or_default();
+                (
+                    StatusCode::FORBIDDEN,
+                    [
+                        (header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)),
+                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+                    ],
+                    body,
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Checks the credentials under the account and source-IP throttles, then opens a session, or
+/// the challenge of the second step when the account has an active second factor.
 async fn sign_in(
     state: &AuthState,
     email: &Email,
     password: &str,
     ip: Option<&str>,
     agent: Option<&str>,
-) -> Result<TokenPair> {
+) -> Result<SignIn> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unauthorized(BAD_CREDENTIALS));
     }
@@ -186,7 +250,9 @@ async fn sign_in(
             "select u.id, u.password_hash, u.role, u.disabled,
                     (select ceil(extract(epoch from max(locked_until) - now()))::int8
                        from login_throttle where key = any($2) and locked_until > now()),
-                    u.email_verified_at is not null
+                    u.email_verified_at is not null,
+                    exists (select 1 from second_factors f
+                             where f.user_id = u.id and f.activated_at is not null)
                from (select 1) as one
                left join users u on u.email_key = $1",
             &[
@@ -215,7 +281,55 @@ async fn sign_in(
             "Email address not verified: follow the link we mailed you, or ask for a new one at /auth/verify-email/resend".to_owned(),
         ));
     }
+    if row.get::<_, Option<bool>>(6).unwrap_or(false) {
+        if let Some(rehash) = &rehash {
+            state
+                .db
+                .execute(
+                    "update users set password_hash = $2 where id = $1",
+                    &[(&user_id, Type::UUID), (rehash, Type::TEXT)],
+                )
+                .await?;
+        }
+        let challenge = second_factor::open_challenge(state, user_id).await?;
+        tracing::info!(%user_id, "password accepted; second factor required");
+        return Ok(SignIn::SecondFactorRequired { challenge });
+    }
+    let amr = vec!["pwd".to_owned()];
+    let session = NewSession {
+        user_id,
+        amr: &amr,
+        second_factor: false,
+        rehash,
+        account_key: gate.account_key(),
+    };
+    let (session_id, refresh_token) = open_session(state, &session, &origin).await?;
+    state
+        .log_event(user_id, &origin, Some(session_id), Event::SignedIn)
+        .await;
+    token_pair(state, &user_id, session_id, &role, &amr, refresh_token).map(SignIn::Tokens)
+}
 
+/// A session about to be opened.
+struct NewSession<'a> {
+    user_id: Uuid,
+    /// RFC 8176 methods of its sign-in.
+    amr: &'a [String],
+    /// Whether its sign-in proved the second factor (the start of its step-up window).
+    second_factor: bool,
+    /// A transparent re-hash of the password, if its parameters were outdated.
+    rehash: Option<String>,
+    /// The account's throttle key, cleared by a successful sign-in.
+    account_key: &'a str,
+}
+
+/// Opens a session and its first refresh token; returns the session id and the refresh token.
+async fn open_session(
+    state: &AuthState,
+    new: &NewSession<'_>,
+    origin: &Origin,
+) -> Result<(Uuid, String)> {
+    let user_id = new.user_id;
     let (refresh_token, refresh_hash) = new_token();
     let ttl_secs = state.settings.refresh_token_ttl.as_secs_f64();
     // One statement: the session, its first refresh token, last_login_at, a transparent re-hash,
@@ -224,8 +338,9 @@ async fn sign_in(
         .db
         .query_one(
             "with session as (
-                insert into sessions (user_id, expires_at, user_agent, source_ip)
-                values ($1, now() + make_interval(secs => $2), $3, $4)
+                insert into sessions (user_id, expires_at, user_agent, source_ip, amr, second_factor_at)
+                values ($1, now() + make_interval(secs => $2), $3, $4, $8,
+                        case when $9 then now() end)
                 returning id, expires_at
              ), refresh as (
                 insert into refresh_tokens (token_hash, session_id, expires_at)
@@ -240,20 +355,101 @@ async fn sign_in(
             &[
                 (&user_id, Type::UUID),
                 (&ttl_secs, Type::FLOAT8),
-                (&agent, Type::TEXT),
-                (&ip, Type::TEXT),
+                (&origin.user_agent, Type::TEXT),
+                (&origin.ip, Type::TEXT),
                 (&refresh_hash, Type::BYTEA),
-                (&rehash, Type::TEXT),
-                (&gate.account_key(), Type::TEXT),
+                (&new.rehash, Type::TEXT),
+                (&new.account_key, Type::TEXT),
+                (&new.amr, Type::TEXT_ARRAY),
+                (&new.second_factor, Type::BOOL),
             ],
         )
         .await?
         .get(0);
-    tracing::info!(%user_id, %session_id, rehashed = rehash.is_some(), "signed in");
+    tracing::info!(%user_id, %session_id, rehashed = new.rehash.is_some(), "signed in");
+    Ok((session_id, refresh_token))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondStepBody {
+    /// The `challenge` of the 403 `second-factor-required` answer.
+    #[schema(max_length = 256)]
+    challenge: String,
+    /// The authenticator app's current 6-digit code (spaces allowed), or an unused recovery code.
+    #[schema(max_length = 64, example = "123456")]
+    code: String,
+}
+
+/// The second step of a sign-in: the challenge of the password step and a TOTP or recovery code
+/// for the token pair. A code is accepted once; wrong codes count against the account's limits
+/// like wrong passwords (and against a stricter second-factor limit).
+#[utoipa::path(post, path = "/auth/login/second-factor", operation_id = "signInSecondFactor", tag = "auth", request_body = SecondStepBody,
+    responses(
+        (status = 200, description = "Signed in, with `amr` and `aal2` in the access token", body = TokenPair,
+         headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 401, description = "Wrong code, or a challenge that is unknown, spent or expired"),
+        (status = 422, description = "Not a code"),
+        (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
+    ))]
+pub async fn second_step(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+    Json(body): Json<SecondStepBody>,
+) -> Result<TokenPair> {
+    let expired = || ApiError::unauthorized("Invalid or expired sign-in challenge; sign in again");
+    let Some(account) = second_factor::find_challenge(&state, &body.challenge).await? else {
+        return Err(expired());
+    };
+    let origin = Origin::new(ip.as_deref(), &headers);
+    let gate = PasswordGate::new(&state, &account.email_key, &origin, "second_factor");
+    let user_id = account.user_id;
+    let proof = second_factor::prove(
+        &state,
+        &gate,
+        user_id,
+        &body.code,
+        "code",
+        "sign_in",
+        Stage::Active,
+    )
+    .await?
+    .ok_or_else(|| ApiError::unauthorized("Invalid code"))?;
+    if !second_factor::spend_challenge(&state, &body.challenge).await? {
+        return Err(expired());
+    }
+    let amr = proof.amr();
+    let session = NewSession {
+        user_id,
+        amr: &amr,
+        second_factor: true,
+        rehash: None,
+        account_key: gate.account_key(),
+    };
+    let (session_id, refresh_token) = open_session(&state, &session, &origin).await?;
+    let session = Some(session_id);
     state
-        .log_event(user_id, &origin, Some(session_id), Event::SignedIn)
+        .log_event(user_id, &origin, session, Event::SignedIn)
         .await;
-    token_pair(state, &user_id, session_id, &role, refresh_token)
+    second_factor::record_proof(
+        &state,
+        user_id,
+        &account.email,
+        &origin,
+        session,
+        proof,
+        "sign_in",
+    )
+    .await;
+    token_pair(
+        &state,
+        &user_id,
+        session_id,
+        &account.role,
+        &amr,
+        refresh_token,
+    )
 }
 
 fn token_pair(
@@ -261,9 +457,12 @@ fn token_pair(
     user_id: &Uuid,
     session_id: Uuid,
     role: &str,
+    amr: &[String],
     refresh_token: String,
 ) -> Result<TokenPair> {
-    let access_token = state.keys.issue(&user_id.to_string(), session_id, role)?;
+    let access_token = state
+        .keys
+        .issue_for(&user_id.to_string(), session_id, role, amr)?;
     Ok(TokenPair {
         access_token,
         token_type: "bearer",
@@ -311,21 +510,22 @@ async fn rotate(state: &AuthState, presented: &str) -> Result<TokenPair> {
                   from live_sessions s
                  where rt.token_hash = $1 and rt.spent_at is null and rt.expires_at > now()
                    and s.id = rt.session_id
-                returning rt.session_id, s.user_id, s.role, s.expires_at
+                returning rt.session_id, s.user_id, s.role, s.expires_at,
+                          (select amr from sessions where id = rt.session_id)
              ), issued as (
                 insert into refresh_tokens (token_hash, session_id, expires_at)
                 select $2, session_id, expires_at from spent
              ), touched as (
                 update sessions set last_used_at = now() where id in (select session_id from spent)
              )
-             select session_id, user_id, role from spent",
+             select session_id, user_id, role, amr from spent",
             &[(&presented_hash, Type::BYTEA), (&next_hash, Type::BYTEA)],
         )
         .await?;
     if let Some(row) = rotated {
-        let (session_id, user_id, role): (Uuid, Uuid, String) =
-            (row.get(0), row.get(1), row.get(2));
-        return token_pair(state, &user_id, session_id, &role, next_token);
+        let (session_id, user_id, role, amr): (Uuid, Uuid, String, Vec<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        return token_pair(state, &user_id, session_id, &role, &amr, next_token);
     }
     let revoked = state
         .db

@@ -27,6 +27,9 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Seals TOTP secrets in the tests.
+pub const SECOND_FACTOR_KEY: &str = "test-second-factor-key-test-second-factor-key";
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with_vars(&[]).await
@@ -40,6 +43,8 @@ impl TestApp {
             .collect();
         vars.entry("ADMIN_EMAIL".into())
             .or_insert_with(|| "admin@example.com".into());
+        vars.entry("SECOND_FACTOR_KEY".into())
+            .or_insert_with(|| SECOND_FACTOR_KEY.into());
         let jwt = JwtConfig::from_source(&Source::new(&vars)).unwrap();
         let settings = AuthSettings::from_source(&vars).unwrap();
         let state = AuthState::new(database.pool(), &jwt, settings);
