@@ -84,6 +84,7 @@ pub const ROUTES: &[Route] = &[
         Function::Auth,
     ),
     route("GET", "/users/{id}/security-log", Function::Auth),
+    route("DELETE", "/users/{id}/second-factor", Function::Auth),
     route("GET", "/me", Function::Auth),
     route("PATCH", "/user/update", Function::Auth),
     route("POST", "/register", Function::Auth),

@@ -97,6 +97,10 @@ pub fn app(state: AuthState) -> Router {
                 delete(account_activity::end_for_admin),
             )
             .route(
+                "/users/{id}/second-factor",
+                delete(second_factor::remove_for_admin),
+            )
+            .route(
                 "/users/{id}/security-log",
                 get(account_activity::security_log_for_admin),
             )

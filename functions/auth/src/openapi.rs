@@ -24,6 +24,7 @@ use crate::handlers::{
         second_factor::verify,
         second_factor::remove,
         second_factor::regenerate_codes,
+        second_factor::remove_for_admin,
         account_activity::list_mine,
         account_activity::end_mine,
         account_activity::security_log_mine,

@@ -83,7 +83,11 @@ pub enum Event {
     },
     /// A TOTP factor was proven and is now active.
     SecondFactorEnrolled,
-    SecondFactorRemoved,
+    /// The factor and its recovery codes were removed (`by`: the administrator who did it, for a
+    /// user who lost the device and the codes).
+    SecondFactorRemoved {
+        by: Option<Uuid>,
+    },
     /// A second factor was proven (`via`: `sign_in`, `step_up`), with a TOTP code.
     SecondFactorUsed {
         via: &'static str,
@@ -121,7 +125,7 @@ impl Event {
             Self::RoleChanged { .. } => "role_changed",
             Self::DisabledChanged { .. } => "disabled_changed",
             Self::SecondFactorEnrolled => "second_factor_enrolled",
-            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::SecondFactorRemoved { .. } => "second_factor_removed",
             Self::SecondFactorUsed { .. } => "second_factor_used",
             Self::SecondFactorFailed { .. } => "second_factor_failed",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
@@ -145,6 +149,7 @@ impl Event {
             Self::SessionsEnded { count, scope } => json!({ "count": count, "scope": scope }),
             Self::RoleChanged { role, by } => json!({ "role": role, "by": by }),
             Self::DisabledChanged { disabled, by } => json!({ "disabled": disabled, "by": by }),
+            Self::SecondFactorRemoved { by: Some(by) } => json!({ "by": by }),
             _ => json!({}),
         }
     }

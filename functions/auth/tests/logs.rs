@@ -44,6 +44,43 @@ async fn no_secret_reaches_the_logs() {
         app.login("bob@example.com", new_password).await.status,
         StatusCode::OK
     );
+    // A second factor: its secret, URI, codes and challenge never reach the logs either.
+    let (carol, _, _) = app.signed_up("carol@example.com").await;
+    let enrolled = app
+        .call(
+            Method::POST,
+            "/users/me/second-factor/totp",
+            Some(&carol),
+            Some(json!({"current_password": PASSWORD})),
+        )
+        .await;
+    let totp_secret = enrolled.body["secret"].as_str().unwrap().to_owned();
+    let secret_bytes = common::base32_decode(&totp_secret);
+    let step = auth::second_factor::totp::step_at(shared::token::unix_now());
+    let first_code = auth::second_factor::totp::code_at_step(&secret_bytes, step);
+    let activated = app
+        .call(
+            Method::POST,
+            "/users/me/second-factor/totp/activate",
+            Some(&carol),
+            Some(json!({ "code": first_code })),
+        )
+        .await;
+    let recovery: Vec<String> = activated.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    let challenged = app.login("carol@example.com", PASSWORD).await;
+    let challenge = challenged.body["challenge"].as_str().unwrap().to_owned();
+    let second = app
+        .post(
+            "/auth/login/second-factor",
+            json!({"challenge": challenge, "code": recovery[0]}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
 
     let hashes: Vec<String> = app
         .sql()
@@ -69,6 +106,12 @@ async fn no_secret_reaches_the_logs() {
     ];
     secrets.extend([access, refresh, access2, refresh2, access3]);
     secrets.extend(hashes);
+    secrets.extend([totp_secret, challenge, first_code]);
+    secrets.extend(
+        recovery
+            .iter()
+            .flat_map(|code| [code.clone(), code.replace('-', "")]),
+    );
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),

@@ -9,27 +9,12 @@ use crate::common;
 
 use auth::second_factor::totp::{code_at_step, step_at};
 use base64::Engine as _;
-use common::{TestApp, PASSWORD};
+use common::{base32_decode, TestApp, PASSWORD};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared::token::unix_now;
 
 const EMAIL: &str = "ada@example.com";
-
-/// RFC 4648 base32 (no padding), the secret of the `otpauth://` URI.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.chars() {
-        buffer = (buffer << 5) | ALPHABET.find(c).expect("base32") as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
 
 fn code(secret: &[u8], steps_from_now: i64) -> String {
     code_at_step(secret, (step_at(unix_now()) as i64 + steps_from_now) as u64)
@@ -536,5 +521,55 @@ async fn one_code_sent_twice_at_once_signs_in_once() {
         "{} / {}",
         c.body,
         d.body
+    );
+}
+
+#[tokio::test]
+async fn an_administrator_removes_a_lost_factor_and_a_reset_never_does() {
+    let app = TestApp::new().await;
+    let (admin, _, _) = app.signed_up_verified("admin@example.com").await;
+    let (ada, _, _, ada_id) = with_factor(&app, EMAIL).await;
+    // A password reset by email leaves the factor in place.
+    app.post("/auth/password-reset", json!({"email": EMAIL}))
+        .await;
+    let path = format!("/users/{ada_id}/second-factor");
+    // Not for non-administrators (Ada on herself included), nor for ids that are not users.
+    let refused = app.call(Method::DELETE, &path, Some(&ada), None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    for bogus in ["not-a-uuid", "00000000-0000-4000-8000-000000000000"] {
+        let answer = app
+            .call(
+                Method::DELETE,
+                &format!("/users/{bogus}/second-factor"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{bogus}");
+    }
+    let removed = app.call(Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    // Her sessions ended; the password alone signs in again; the log says who.
+    assert_eq!(
+        app.get("/users/me", &ada).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app.login(EMAIL, PASSWORD).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let token = again.body["access_token"].as_str().unwrap();
+    let log = app.get("/users/me/security-log", token).await;
+    let removal = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "second_factor_removed")
+        .unwrap();
+    assert!(removal["detail"]["by"].is_string(), "{removal}");
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(&admin), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }

@@ -94,7 +94,8 @@ fn session_id(raw: &str) -> Result<Uuid> {
         .map_err(|_| ApiError::not_found("Session not found"))
 }
 
-fn user_id(raw: &str) -> Result<Uuid> {
+/// A user id from a path: anything that is not one is a user that does not exist (404).
+pub(crate) fn user_id(raw: &str) -> Result<Uuid> {
     raw.parse()
         .map_err(|_| ApiError::not_found("User not found"))
 }

@@ -2,7 +2,7 @@
 //! activation of a TOTP authenticator, step-up (`verify`) and new recovery codes. The rules are in
 //! [`crate::second_factor`]; these handlers only join them to HTTP.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::error::{ApiError, FieldError, Result};
@@ -11,6 +11,8 @@ use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
 use super::account::require_current_password;
+use super::account_activity::user_id;
+use super::admin::Admin;
 use super::NoStore;
 use crate::password_gate::PasswordGate;
 use crate::second_factor::{self, recovery, totp, Proof, Stage};
@@ -308,6 +310,15 @@ pub async fn remove(
     let origin = Origin::new(ip.as_deref(), &headers);
     require_current_password(&state, &principal, &origin, Some(&body.current_password)).await?;
     let user_id = principal.user.id;
+    remove_factor(&state, user_id).await?;
+    let session = Some(principal.session_id);
+    let event = Event::SecondFactorRemoved { by: None };
+    state.log_event(user_id, &origin, session, event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes `user_id`'s factor and recovery codes; 404 when there is none.
+async fn remove_factor(state: &AuthState, user_id: uuid::Uuid) -> Result<()> {
     let removed = state
         .db
         .execute(
@@ -319,10 +330,38 @@ pub async fn remove(
     if removed == 0 {
         return Err(ApiError::not_found("No second factor"));
     }
-    let session = Some(principal.session_id);
+    Ok(())
+}
+
+/// Removes a user's second factor, for a user who lost both the device and the recovery codes
+/// (after checking who they are, outside this API). Their sessions end too: whoever signed in
+/// as them meanwhile is out. Administrators only; logged in the user's security log with `by`.
+#[utoipa::path(delete, path = "/users/{id}/second-factor", operation_id = "removeUserSecondFactor", tag = "admin", security(("bearer" = []), ("oauth2_password" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 204, description = "Removed; the user's sessions ended"),
+        (status = 403, description = "Administrator role required"),
+        (status = 404, description = "No such user, or no second factor"),
+    ))]
+pub async fn remove_for_admin(
+    State(state): State<AuthState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+    Admin(admin): Admin,
+    Path(raw): Path<String>,
+) -> Result<StatusCode> {
+    let user_id = user_id(&raw)?;
+    remove_factor(&state, user_id).await?;
     state
-        .log_event(user_id, &origin, session, Event::SecondFactorRemoved)
-        .await;
+        .db
+        .execute("select end_user_credentials($1)", &[(&user_id, Type::UUID)])
+        .await?;
+    tracing::info!(admin = %admin.user.id, %user_id, "second factor removed by admin");
+    let origin = Origin::new(ip.as_deref(), &headers);
+    let event = Event::SecondFactorRemoved {
+        by: Some(admin.user.id),
+    };
+    state.log_event(user_id, &origin, None, event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
