@@ -40,6 +40,9 @@ mkdir -p "$LOCAL"
 say "starting cargo lambda watch on $api (log: $log)"
 export JWT_SECRET
 JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
+# The second-factor routes seal TOTP secrets with it (without one they answer 500 misconfigured).
+export SECOND_FACTOR_KEY
+SECOND_FACTOR_KEY=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 THROTTLE_FAILED_LOGINS_PER_IP=1000000 THROTTLE_REGISTRATIONS_PER_IP_HOUR=1000000 \
 ADMIN_EMAIL=schemathesis@example.com \
     setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$port" \

@@ -187,6 +187,7 @@ pub async fn logout_others(
     responses(
         (status = 200, description = "The user's live sessions (`current` is always false)", body = Vec<SessionInfo>),
         (status = 403, description = "Administrator role required"),
+        (status = 404, description = "`id` is not a user id"),
     ))]
 pub async fn list_for_admin(
     State(state): State<AuthState>,
@@ -309,6 +310,7 @@ pub async fn security_log_mine(
     responses(
         (status = 200, description = "One page of events", body = Vec<SecurityEvent>),
         (status = 403, description = "Administrator role required"),
+        (status = 404, description = "`id` is not a user id"),
     ))]
 pub async fn security_log_for_admin(
     State(state): State<AuthState>,
