@@ -182,32 +182,15 @@ pub async fn activate(
 ) -> Result<NoStore<RecoveryCodes>> {
     let origin = Origin::new(ip.as_deref(), &headers);
     let user_id = principal.user.id;
-    let pending = state
-        .db
-        .query_opt(
-            "select u.email_key from second_factors f join users u on u.id = f.user_id
-              where f.user_id = $1 and f.activated_at is null",
-            &[(&user_id, Type::UUID)],
-        )
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("No authenticator awaits activation; enrol one first")
-        })?;
-    let email_key: String = pending.get(0);
-    let gate = PasswordGate::new(&state, &email_key, &origin, "second_factor");
-    let proof = second_factor::prove(
+    prove_code(
         &state,
-        &gate,
         user_id,
+        &origin,
         &body.code,
-        "code",
         "activation",
         Stage::Pending,
     )
     .await?;
-    if proof.is_none() {
-        return Err(wrong_code());
-    }
     let (codes, hashes) = recovery::new_set();
     // One statement: active, its codes, and this session stepped up.
     state
@@ -239,8 +222,40 @@ pub async fn activate(
     }))
 }
 
-fn wrong_code() -> ApiError {
-    ApiError::invalid_field(FieldError::body("code", "Code is incorrect", "value_error"))
+/// Checks the signed-in caller's `code` against their factor at `stage` (404 when there is none
+/// at that stage), through the password gate; a wrong code is a 422 on `code`.
+async fn prove_code(
+    state: &AuthState,
+    user_id: uuid::Uuid,
+    origin: &Origin,
+    code: &str,
+    via: &'static str,
+    stage: Stage,
+) -> Result<Proof> {
+    let factor = state
+        .db
+        .query_opt(
+            "select u.email_key from second_factors f join users u on u.id = f.user_id
+              where f.user_id = $1 and (f.activated_at is not null) = $2",
+            &[
+                (&user_id, Type::UUID),
+                (&(stage == Stage::Active), Type::BOOL),
+            ],
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(match stage {
+                Stage::Pending => "No authenticator awaits activation; enrol one first",
+                Stage::Active => "No active second factor",
+            })
+        })?;
+    let email_key: String = factor.get(0);
+    let gate = PasswordGate::new(state, &email_key, origin, "second_factor");
+    second_factor::prove(state, &gate, user_id, code, "code", via, stage)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid_field(FieldError::body("code", "Code is incorrect", "value_error"))
+        })
 }
 
 /// Step-up: proves the second factor in this session (a TOTP code or a recovery code), so that
@@ -262,28 +277,15 @@ pub async fn verify(
 ) -> Result<StatusCode> {
     let origin = Origin::new(ip.as_deref(), &headers);
     let user_id = principal.user.id;
-    let active = state
-        .db
-        .query_opt(
-            "select u.email_key from second_factors f join users u on u.id = f.user_id
-              where f.user_id = $1 and f.activated_at is not null",
-            &[(&user_id, Type::UUID)],
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("No active second factor"))?;
-    let email_key: String = active.get(0);
-    let gate = PasswordGate::new(&state, &email_key, &origin, "second_factor");
-    let proof = second_factor::prove(
+    let proof = prove_code(
         &state,
-        &gate,
         user_id,
+        &origin,
         &body.code,
-        "code",
         "step_up",
         Stage::Active,
     )
-    .await?
-    .ok_or_else(wrong_code)?;
+    .await?;
     second_factor::mark_session(&state, principal.session_id, proof).await?;
     let session = Some(principal.session_id);
     let email = &principal.user.email;
