@@ -135,7 +135,20 @@ pub async fn register(
         Begun::Claimed(claim) => {
             // The claim, the account and the stored answer commit together (see
             // shared::idempotency); the link is mailed once they have.
-            let created = insert_account(&state, &transaction, &origin, &account).await?;
+            let created = match insert_account(&state, &transaction, &origin, &account).await {
+                Ok(created) => created,
+                Err(error) => {
+                    transaction.rollback().await;
+                    // The attempt's count went with the rollback: count it on its own.
+                    if let Some(ip) = &origin.ip {
+                        let key = throttle::registration_key(ip);
+                        let policy = state.settings.registration_policy;
+                        // Its own 429 changes nothing here: the answer is `error` already.
+                        let _ = throttle::count_attempt(&state.db, key, policy).await;
+                    }
+                    return Err(error);
+                }
+            };
             claim
                 .store(
                     &transaction,
@@ -198,7 +211,7 @@ async fn insert_account(
 ) -> Result<Created> {
     if let Some(ip) = &origin.ip {
         let key = throttle::registration_key(ip);
-        throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
+        throttle::count_attempt(db, key, state.settings.registration_policy).await?;
     }
 
     let email = account.email;
