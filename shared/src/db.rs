@@ -245,13 +245,19 @@ impl Db {
     /// Runs a statement and returns all its rows. Never sent twice: when the connection fails
     /// after it was sent, the answer is 503 (it may have run).
     pub async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        rows(self.with_retry(Statement::Query, Access::Write, sql, params).await?)
+        rows(
+            self.with_retry(Statement::Query, Access::Write, sql, params)
+                .await?,
+        )
     }
 
     /// Runs a statement that changes nothing and returns all its rows; sent once more on a fresh
     /// connection when the first one fails, even after the statement was sent.
     pub async fn read(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        rows(self.with_retry(Statement::Query, Access::Read, sql, params).await?)
+        rows(
+            self.with_retry(Statement::Query, Access::Read, sql, params)
+                .await?,
+        )
     }
 
     /// [`Db::read`] of at most one row.
@@ -276,7 +282,10 @@ impl Db {
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        count(self.with_retry(Statement::Execute, Access::Write, sql, params).await?)
+        count(
+            self.with_retry(Statement::Execute, Access::Write, sql, params)
+                .await?,
+        )
     }
 
     /// A connection of its own, for the rare multi-statement transaction. Prefer one statement,
@@ -436,7 +445,9 @@ fn connection_or_query(error: tokio_postgres::Error, access: Access) -> DbError 
     }
     DbError::Unavailable(anyhow!(error).context(match access {
         Access::Read => "connection failed",
-        Access::Write => "connection failed after the statement was sent (it may have run; not sent again)",
+        Access::Write => {
+            "connection failed after the statement was sent (it may have run; not sent again)"
+        }
     }))
 }
 

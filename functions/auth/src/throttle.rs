@@ -84,7 +84,10 @@ pub async fn locked_for(db: &Db, keys: &[String]) -> Result<Option<i64>, ApiErro
 
 /// Counts one failure against each key, atomically (concurrent failures are all counted), and
 /// returns the longest lock now in force, in seconds, if any.
-pub async fn record_failure(db: &impl Queries, keys: &[(String, Policy)]) -> Result<Option<i64>, ApiError> {
+pub async fn record_failure(
+    db: &impl Queries,
+    keys: &[(String, Policy)],
+) -> Result<Option<i64>, ApiError> {
     if keys.is_empty() {
         return Ok(None);
     }

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use shared::db::Queries;
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{present_or_null, Json, SourceIp};
-use shared::db::Queries;
 use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
@@ -262,7 +262,6 @@ async fn announce(state: &AuthState, origin: &Origin, created: Created) -> Answe
     verify::mail_link(state, &created.email, &created.token).await;
     created.answer
 }
-
 
 /// The caller's account.
 #[utoipa::path(get, path = "/users/me", operation_id = "getCurrentUser", tag = "users", security(("bearer" = []), ("oauth2_password" = [])),

@@ -109,8 +109,14 @@ pub async fn create_task(
     let owner = format!("{}\n{}", caller.issuer, caller.subject);
     // The claim, the insert and the stored answer commit together (see shared::idempotency).
     let transaction = state.db.begin().await?;
-    match idempotency::begin(&transaction, Operation::CreateTask, &owner, &key, fingerprint)
-        .await?
+    match idempotency::begin(
+        &transaction,
+        Operation::CreateTask,
+        &owner,
+        &key,
+        fingerprint,
+    )
+    .await?
     {
         Begun::Replay(replay) => {
             transaction.rollback().await;
