@@ -9,6 +9,7 @@
 //! is most of a small statement's time. Only for a direct connection or a pooler that carries
 //! named statements (PgBouncer 1.21+ with `max_prepared_statements`); hence off by default.
 
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
+use crate::cancel::{Canceller, CANCEL_LIMIT};
 use crate::config::DatabaseConfig;
 use crate::error::ApiError;
 use crate::misconfig::Misconfiguration;
@@ -165,10 +167,6 @@ enum Outcome {
     Count(u64),
 }
 
-/// How long the cancel request of a statement that ran out of time may take: it opens a
-/// connection of its own (through PgBouncer, which forwards it), and a 503 waits for it.
-const CANCEL_LIMIT: Duration = Duration::from_secs(1);
-
 /// The pool and the per-query time limit, cheap to clone into every handler's state.
 #[derive(Clone)]
 pub struct Db {
@@ -177,8 +175,8 @@ pub struct Db {
     statement_cache: bool,
     /// Where the pool connects, for the log line of a refusal: host, port, database and user.
     server: Arc<str>,
-    /// For the cancel request of a statement that ran out of time.
-    tls: MakeTlsConnector,
+    /// Sends the cancel request of a statement that ran out of time.
+    canceller: Canceller,
 }
 
 impl Db {
@@ -187,9 +185,10 @@ impl Db {
         let (pg_config, tls) =
             pg_config_and_tls(config.url.expose_secret(), config.connect_timeout)?;
         let server = describe_server(&pg_config).into();
+        let canceller = Canceller::new(&pg_config, tls.clone());
         let manager = Manager::from_config(
             pg_config,
-            tls.clone(),
+            tls,
             ManagerConfig {
                 // `Fast` only checks that the socket is open: no extra round trip per request.
                 // A connection the server closed behind our back is caught below: before a
@@ -210,7 +209,7 @@ impl Db {
             query_timeout: config.query_timeout,
             statement_cache: config.statement_cache,
             server,
-            tls,
+            canceller,
         })
     }
 
@@ -301,8 +300,22 @@ impl Db {
         // `begin` changes nothing: like a read, it may be sent again on a fresh connection.
         for attempts_left in [1, 0] {
             let client = self.live_checkout().await?;
-            match tokio::time::timeout_at(deadline.into(), client.batch_execute("begin")).await {
-                Ok(Ok(())) => {
+            let result = {
+                let mut begun = std::pin::pin!(client.batch_execute("begin"));
+                match tokio::time::timeout_at(deadline.into(), begun.as_mut()).await {
+                    Ok(result) => Some(result),
+                    Err(_elapsed) => {
+                        self.stop(&client, begun).await;
+                        None
+                    }
+                }
+            };
+            let Some(result) = result else {
+                drop(Object::take(client));
+                return Err(self.too_slow());
+            };
+            match result {
+                Ok(()) => {
                     return Ok(Transaction {
                         db: self.clone(),
                         client: Some(client),
@@ -310,15 +323,14 @@ impl Db {
                         broken: AtomicBool::new(false),
                     })
                 }
-                Ok(Err(error)) if is_connection_failure(&error) && attempts_left > 0 => {
+                Err(error) if is_connection_failure(&error) && attempts_left > 0 => {
                     drop(Object::take(client));
                     tracing::info!(error = %error, "dead database connection replaced");
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     drop(Object::take(client));
                     return Err(connection_or_query(error, Access::Read));
                 }
-                Err(_elapsed) => return Err(self.abandon(client).await),
             }
         }
         unreachable!("the last attempt returns")
@@ -347,13 +359,18 @@ impl Db {
         self.checkout().await
     }
 
-    /// The answer to a statement that ran out of time: the server is asked to cancel it (so
-    /// neither PgBouncer nor PostgreSQL keeps working for a client that left) and the connection
-    /// is closed, never reused.
-    async fn abandon(&self, client: Object) -> DbError {
-        let token = client.cancel_token();
-        drop(Object::take(client));
-        cancel(token, &self.tls).await;
+    /// After the time limit fired: asks the server to cancel the statement (so neither PgBouncer
+    /// nor PostgreSQL keeps working for a client that left), then gives the statement up to
+    /// [`CANCEL_LIMIT`] to end with the cancel's error. Closing the connection at once instead
+    /// would leave the statement running (the server only notices a client that left when it
+    /// writes to it) and make PgBouncer close that server connection and open another beside it.
+    /// The caller closes the connection afterwards, never reusing it.
+    async fn stop<F: std::future::Future>(&self, client: &Object, operation: Pin<&mut F>) {
+        self.canceller.cancel(client.cancel_token()).await;
+        let _ = tokio::time::timeout(CANCEL_LIMIT, operation).await;
+    }
+
+    fn too_slow(&self) -> DbError {
         DbError::Unavailable(anyhow!(
             "query did not finish within {} ms",
             self.query_timeout.as_millis()
@@ -394,10 +411,23 @@ impl Db {
         loop {
             attempts_left -= 1;
             let client = self.live_checkout().await?;
-            let operation = self.run(&client, statement, sql, params);
-            match tokio::time::timeout(self.query_timeout, operation).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(error)) if self.statement_cache && is_stale_statement(&error) => {
+            let result = {
+                let mut operation = std::pin::pin!(self.run(&client, statement, sql, params));
+                match tokio::time::timeout(self.query_timeout, operation.as_mut()).await {
+                    Ok(result) => Some(result),
+                    Err(_elapsed) => {
+                        self.stop(&client, operation).await;
+                        None
+                    }
+                }
+            };
+            let Some(result) = result else {
+                drop(Object::take(client));
+                return Err(self.too_slow());
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(error) if self.statement_cache && is_stale_statement(&error) => {
                     // A migration changed what the statement returns, or a pooler handed us a
                     // server connection that never saw it: the server refused it without running
                     // it, so prepare it afresh, once.
@@ -408,7 +438,7 @@ impl Db {
                     }
                     tracing::info!(error = %error, "cached statement prepared again");
                 }
-                Ok(Err(error)) if is_connection_failure(&error) => {
+                Err(error) if is_connection_failure(&error) => {
                     // Never hand this connection out again.
                     drop(Object::take(client));
                     if access == Access::Write || attempts_left == 0 {
@@ -416,8 +446,7 @@ impl Db {
                     }
                     tracing::info!(error = %error, "dead database connection replaced; read sent again");
                 }
-                Ok(Err(error)) => return Err(DbError::Query(error)),
-                Err(_elapsed) => return Err(self.abandon(client).await),
+                Err(error) => return Err(DbError::Query(error)),
             }
         }
     }
@@ -479,8 +508,8 @@ impl Transaction {
         params: &[Param<'_>],
     ) -> Result<Outcome, DbError> {
         let client = self.client()?;
-        let operation = self.db.run(client, statement, sql, params);
-        match tokio::time::timeout_at(self.deadline.into(), operation).await {
+        let mut operation = std::pin::pin!(self.db.run(client, statement, sql, params));
+        match tokio::time::timeout_at(self.deadline.into(), operation.as_mut()).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(error)) => {
                 // Any error ends a PostgreSQL transaction; drop closes the connection.
@@ -489,8 +518,7 @@ impl Transaction {
             }
             Err(_elapsed) => {
                 self.broken.store(true, Ordering::Relaxed);
-                let token = client.cancel_token();
-                cancel(token, &self.db.tls).await;
+                self.db.stop(client, operation).await;
                 Err(DbError::Unavailable(anyhow!(
                     "transaction did not finish within {} ms",
                     self.db.query_timeout.as_millis()
@@ -522,15 +550,6 @@ impl Drop for Transaction {
             // Still inside the transaction (or broken): close it rather than pool it.
             drop(Object::take(client));
         }
-    }
-}
-
-/// Sends the cancel request of a statement that ran out of time, within [`CANCEL_LIMIT`].
-async fn cancel(token: tokio_postgres::CancelToken, tls: &MakeTlsConnector) {
-    match tokio::time::timeout(CANCEL_LIMIT, token.cancel_query(tls.clone())).await {
-        Ok(Ok(())) => tracing::info!("statement over its time limit cancelled"),
-        Ok(Err(error)) => tracing::warn!(error = %error, "cancelling a statement failed"),
-        Err(_) => tracing::warn!("cancelling a statement took over {CANCEL_LIMIT:?}; gave up"),
     }
 }
 
