@@ -146,6 +146,8 @@ ensure_python_tools() {
     fi
 }
 
+# squawk, the migration linter, for scripts/lint-migrations.sh.
+ensure_lint_tools() { ensure_python_tools scripts/requirements-lint.txt; }
 # aws-sam-cli for scripts/deploy-check.sh and `sam deploy`: heavier than the test tools, so separate.
 ensure_deploy_tools() { ensure_python_tools scripts/requirements-deploy.txt; }
 
