@@ -146,6 +146,8 @@ ensure_python_tools() {
     fi
 }
 
+# squawk, the migration linter, for scripts/lint-migrations.sh.
+ensure_lint_tools() { ensure_python_tools scripts/requirements-lint.txt; }
 # aws-sam-cli for scripts/deploy-check.sh and `sam deploy`: heavier than the test tools, so separate.
 ensure_deploy_tools() { ensure_python_tools scripts/requirements-deploy.txt; }
 
@@ -209,6 +211,7 @@ as_owner() {
 # outlive a transaction, no session state), as Neon's `-pooler` endpoint runs — in front of the
 # server at $1, on 127.0.0.1:${PGBOUNCER_PORT:-6432}; installs it from the OS packages when
 # missing. Prints its URL. It stops when the calling script exits (stop_pgbouncer in a trap).
+# PGBOUNCER_POOL_SIZE sets default_pool_size (40).
 start_pgbouncer() {
     local server=$1 host_port pg_host pg_port dir="$LOCAL/pgbouncer" bouncer
     if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
@@ -226,9 +229,11 @@ listen_addr = 127.0.0.1
 listen_port = ${PGBOUNCER_PORT:-6432}
 auth_type = trust
 auth_file = $dir/users.txt
+# SHOW POOLS for scripts/measure-stall.sh (read-only console access).
+stats_users = postgres
 pool_mode = transaction
 max_client_conn = 1000
-default_pool_size = 40
+default_pool_size = ${PGBOUNCER_POOL_SIZE:-40}
 max_db_connections = 0
 server_reset_query =
 ignore_startup_parameters = extra_float_digits

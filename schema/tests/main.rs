@@ -2,4 +2,5 @@
 
 mod migrate_command;
 mod migrations;
+mod previous_release;
 mod schema_sql;

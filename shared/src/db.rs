@@ -9,7 +9,9 @@
 //! is most of a small statement's time. Only for a direct connection or a pooler that carries
 //! named statements (PgBouncer 1.21+ with `max_prepared_statements`); hence off by default.
 
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
+use crate::cancel::{Canceller, CANCEL_LIMIT};
 use crate::config::DatabaseConfig;
 use crate::error::ApiError;
 use crate::misconfig::Misconfiguration;
@@ -149,6 +152,16 @@ enum Statement {
     Execute,
 }
 
+/// Whether a statement may be sent twice. A statement whose connection fails after it was sent
+/// may have run (committed, even: the answer is what was lost), so only a read is sent again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Changes nothing: safe to run twice.
+    Read,
+    /// May change something: never sent twice.
+    Write,
+}
+
 enum Outcome {
     Rows(Vec<Row>),
     Count(u64),
@@ -162,6 +175,8 @@ pub struct Db {
     statement_cache: bool,
     /// Where the pool connects, for the log line of a refusal: host, port, database and user.
     server: Arc<str>,
+    /// Sends the cancel request of a statement that ran out of time.
+    canceller: Canceller,
 }
 
 impl Db {
@@ -170,12 +185,14 @@ impl Db {
         let (pg_config, tls) =
             pg_config_and_tls(config.url.expose_secret(), config.connect_timeout)?;
         let server = describe_server(&pg_config).into();
+        let canceller = Canceller::new(&pg_config, tls.clone());
         let manager = Manager::from_config(
             pg_config,
             tls,
             ManagerConfig {
                 // `Fast` only checks that the socket is open: no extra round trip per request.
-                // A connection the server closed behind our back is caught by the retry below.
+                // A connection the server closed behind our back is caught below: before a
+                // statement is sent (`is_closed`), or as a failed statement.
                 recycling_method: RecyclingMethod::Fast,
             },
         );
@@ -192,6 +209,7 @@ impl Db {
             query_timeout: config.query_timeout,
             statement_cache: config.statement_cache,
             server,
+            canceller,
         })
     }
 
@@ -219,16 +237,36 @@ impl Db {
     /// Measures one `select 1` round trip.
     pub async fn ping(&self) -> Result<Duration, DbError> {
         let started = Instant::now();
-        self.query("select 1", &[]).await?;
+        self.read("select 1", &[]).await?;
         Ok(started.elapsed())
     }
 
-    /// Runs a statement and returns all its rows.
+    /// Runs a statement and returns all its rows. Never sent twice: when the connection fails
+    /// after it was sent, the answer is 503 (it may have run).
     pub async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        match self.with_retry(Statement::Query, sql, params).await? {
-            Outcome::Rows(rows) => Ok(rows),
-            Outcome::Count(_) => unreachable!("a query returns rows"),
-        }
+        rows(
+            self.with_retry(Statement::Query, Access::Write, sql, params)
+                .await?,
+        )
+    }
+
+    /// Runs a statement that changes nothing and returns all its rows; sent once more on a fresh
+    /// connection when the first one fails, even after the statement was sent.
+    pub async fn read(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        rows(
+            self.with_retry(Statement::Query, Access::Read, sql, params)
+                .await?,
+        )
+    }
+
+    /// [`Db::read`] of at most one row.
+    pub async fn read_opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, DbError> {
+        Ok(self.read(sql, params).await?.into_iter().next())
+    }
+
+    /// [`Db::read`] of exactly one row.
+    pub async fn read_one(&self, sql: &str, params: &[Param<'_>]) -> Result<Row, DbError> {
+        self.read_opt(sql, params).await?.ok_or(DbError::NoRow)
     }
 
     /// Runs a statement that returns at most one row.
@@ -243,15 +281,59 @@ impl Db {
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        match self.with_retry(Statement::Execute, sql, params).await? {
-            Outcome::Count(count) => Ok(count),
-            Outcome::Rows(_) => unreachable!("an execute returns a count"),
-        }
+        count(
+            self.with_retry(Statement::Execute, Access::Write, sql, params)
+                .await?,
+        )
     }
 
-    /// A connection of its own, for the rare multi-statement transaction. Prefer one statement.
+    /// A connection of its own, for the rare multi-statement transaction. Prefer one statement,
+    /// or [`Db::begin`], which keeps the time limit and the retry rules.
     pub async fn client(&self) -> Result<Object, DbError> {
         self.checkout().await
+    }
+
+    /// Starts a transaction on a connection of its own; every statement in it, the commit
+    /// included, must finish within one query time limit of this call.
+    pub async fn begin(&self) -> Result<Transaction, DbError> {
+        let deadline = Instant::now() + self.query_timeout;
+        // `begin` changes nothing: like a read, it may be sent again on a fresh connection.
+        for attempts_left in [1, 0] {
+            let client = self.live_checkout().await?;
+            let result = {
+                let mut begun = std::pin::pin!(client.batch_execute("begin"));
+                match tokio::time::timeout_at(deadline.into(), begun.as_mut()).await {
+                    Ok(result) => Some(result),
+                    Err(_elapsed) => {
+                        self.stop(&client, begun).await;
+                        None
+                    }
+                }
+            };
+            let Some(result) = result else {
+                drop(Object::take(client));
+                return Err(self.too_slow());
+            };
+            match result {
+                Ok(()) => {
+                    return Ok(Transaction {
+                        db: self.clone(),
+                        client: Some(client),
+                        deadline,
+                        broken: AtomicBool::new(false),
+                    })
+                }
+                Err(error) if is_connection_failure(&error) && attempts_left > 0 => {
+                    drop(Object::take(client));
+                    tracing::info!(error = %error, "dead database connection replaced");
+                }
+                Err(error) => {
+                    drop(Object::take(client));
+                    return Err(connection_or_query(error, Access::Read));
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     async fn checkout(&self) -> Result<Object, DbError> {
@@ -264,36 +346,91 @@ impl Db {
         })
     }
 
-    /// Runs `operation` on a pooled connection within the query time limit. When the connection turns
-    /// out to be dead (Neon scaled to zero, `pg_terminate_backend`, a proxy dropped it while the Lambda
-    /// was frozen) it is discarded and the operation runs once more on a fresh one, so the request
-    /// does not fail. A statement error from a live connection is returned as is.
+    /// A pooled connection not yet known to be dead. One the client already saw closed (the
+    /// server or a proxy dropped it while idle) is replaced before anything is sent on it: what
+    /// was never sent cannot have run, so this is the one retry every statement gets.
+    async fn live_checkout(&self) -> Result<Object, DbError> {
+        let client = self.checkout().await?;
+        if !client.is_closed() {
+            return Ok(client);
+        }
+        drop(Object::take(client));
+        tracing::info!("closed database connection replaced before use");
+        self.checkout().await
+    }
+
+    /// After the time limit fired: asks the server to cancel the statement (so neither PgBouncer
+    /// nor PostgreSQL keeps working for a client that left), then gives the statement up to
+    /// [`CANCEL_LIMIT`] to end with the cancel's error. Closing the connection at once instead
+    /// would leave the statement running (the server only notices a client that left when it
+    /// writes to it) and make PgBouncer close that server connection and open another beside it.
+    /// The caller closes the connection afterwards, never reusing it.
+    async fn stop<F: std::future::Future>(&self, client: &Object, operation: Pin<&mut F>) {
+        self.canceller.cancel(client.cancel_token()).await;
+        let _ = tokio::time::timeout(CANCEL_LIMIT, operation).await;
+    }
+
+    fn too_slow(&self) -> DbError {
+        DbError::Unavailable(anyhow!(
+            "query did not finish within {} ms",
+            self.query_timeout.as_millis()
+        ))
+    }
+
+    /// Runs one statement on `client`, through the statement cache when it is on.
+    async fn run(
+        &self,
+        client: &Object,
+        statement: Statement,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Outcome, tokio_postgres::Error> {
+        if self.statement_cache {
+            return run_cached(client, statement, sql, params).await;
+        }
+        match statement {
+            Statement::Query => client.query_typed(sql, params).await.map(Outcome::Rows),
+            Statement::Execute => client.execute_typed(sql, params).await.map(Outcome::Count),
+        }
+    }
+
+    /// Runs `operation` on a pooled connection within the query time limit. A connection found
+    /// dead before the statement was sent is replaced (see [`Db::live_checkout`]); one that fails
+    /// after it was sent is discarded, and only a read runs again on a fresh one: a write may
+    /// have committed with only its answer lost, so the request answers 503 and the client's
+    /// retry (with an `Idempotency-Key` for creates) decides. A statement error from a live
+    /// connection is returned as is.
     async fn with_retry(
         &self,
         statement: Statement,
+        access: Access,
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Outcome, DbError> {
         let mut attempts_left = 2;
         loop {
             attempts_left -= 1;
-            let client = self.checkout().await?;
-            let operation = async {
-                if self.statement_cache {
-                    return run_cached(&client, statement, sql, params).await;
-                }
-                match statement {
-                    Statement::Query => client.query_typed(sql, params).await.map(Outcome::Rows),
-                    Statement::Execute => {
-                        client.execute_typed(sql, params).await.map(Outcome::Count)
+            let client = self.live_checkout().await?;
+            let result = {
+                let mut operation = std::pin::pin!(self.run(&client, statement, sql, params));
+                match tokio::time::timeout(self.query_timeout, operation.as_mut()).await {
+                    Ok(result) => Some(result),
+                    Err(_elapsed) => {
+                        self.stop(&client, operation).await;
+                        None
                     }
                 }
             };
-            match tokio::time::timeout(self.query_timeout, operation).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(error)) if self.statement_cache && is_stale_statement(&error) => {
+            let Some(result) = result else {
+                drop(Object::take(client));
+                return Err(self.too_slow());
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(error) if self.statement_cache && is_stale_statement(&error) => {
                     // A migration changed what the statement returns, or a pooler handed us a
-                    // server connection that never saw it: prepare it afresh, once.
+                    // server connection that never saw it: the server refused it without running
+                    // it, so prepare it afresh, once.
                     let types: Vec<Type> = params.iter().map(|(_, ty)| ty.clone()).collect();
                     client.statement_cache.remove(sql, &types);
                     if attempts_left == 0 {
@@ -301,27 +438,174 @@ impl Db {
                     }
                     tracing::info!(error = %error, "cached statement prepared again");
                 }
-                Ok(Err(error)) if is_connection_failure(&error) => {
+                Err(error) if is_connection_failure(&error) => {
                     // Never hand this connection out again.
                     drop(Object::take(client));
-                    if attempts_left == 0 {
-                        return Err(DbError::Unavailable(
-                            anyhow!(error).context("connection failed"),
-                        ));
+                    if access == Access::Write || attempts_left == 0 {
+                        return Err(connection_or_query(error, access));
                     }
-                    tracing::info!(error = %error, "dead database connection replaced");
+                    tracing::info!(error = %error, "dead database connection replaced; read sent again");
                 }
-                Ok(Err(error)) => return Err(DbError::Query(error)),
-                Err(_elapsed) => {
-                    // The statement may still be running: close this connection rather than reuse it.
-                    drop(Object::take(client));
-                    return Err(DbError::Unavailable(anyhow!(
-                        "query did not finish within {} ms",
-                        self.query_timeout.as_millis()
-                    )));
-                }
+                Err(error) => return Err(DbError::Query(error)),
             }
         }
+    }
+}
+
+fn rows(outcome: Outcome) -> Result<Vec<Row>, DbError> {
+    match outcome {
+        Outcome::Rows(rows) => Ok(rows),
+        Outcome::Count(_) => unreachable!("a query returns rows"),
+    }
+}
+
+fn count(outcome: Outcome) -> Result<u64, DbError> {
+    match outcome {
+        Outcome::Count(count) => Ok(count),
+        Outcome::Rows(_) => unreachable!("an execute returns a count"),
+    }
+}
+
+/// The error of a failed statement: a broken connection is a 503, and for a write the log says
+/// that it may have run.
+fn connection_or_query(error: tokio_postgres::Error, access: Access) -> DbError {
+    if !is_connection_failure(&error) {
+        return DbError::Query(error);
+    }
+    DbError::Unavailable(anyhow!(error).context(match access {
+        Access::Read => "connection failed",
+        Access::Write => {
+            "connection failed after the statement was sent (it may have run; not sent again)"
+        }
+    }))
+}
+
+/// A transaction on one pooled connection ([`Db::begin`]). Nothing in it is ever sent twice.
+/// Dropped without [`Transaction::commit`] (an error, a panic) it closes its connection, which
+/// rolls the transaction back at the server (PgBouncer rolls back a client that leaves).
+pub struct Transaction {
+    db: Db,
+    client: Option<Object>,
+    deadline: Instant,
+    /// A statement failed: the transaction is over and its connection is not reused.
+    broken: AtomicBool,
+}
+
+impl Transaction {
+    fn client(&self) -> Result<&Object, DbError> {
+        match &self.client {
+            Some(client) if !self.broken.load(Ordering::Relaxed) => Ok(client),
+            _ => Err(DbError::Unavailable(anyhow!(
+                "the transaction's connection failed earlier"
+            ))),
+        }
+    }
+
+    async fn run(
+        &self,
+        statement: Statement,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Outcome, DbError> {
+        let client = self.client()?;
+        let mut operation = std::pin::pin!(self.db.run(client, statement, sql, params));
+        match tokio::time::timeout_at(self.deadline.into(), operation.as_mut()).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(error)) => {
+                // Any error ends a PostgreSQL transaction; drop closes the connection.
+                self.broken.store(true, Ordering::Relaxed);
+                Err(connection_or_query(error, Access::Write))
+            }
+            Err(_elapsed) => {
+                self.broken.store(true, Ordering::Relaxed);
+                self.db.stop(client, operation).await;
+                Err(DbError::Unavailable(anyhow!(
+                    "transaction did not finish within {} ms",
+                    self.db.query_timeout.as_millis()
+                )))
+            }
+        }
+    }
+
+    /// Commits. An error here is ambiguous when the connection failed: the commit may have been
+    /// applied with only its answer lost; a retry with the same idempotency key finds out.
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        self.run(Statement::Execute, "commit", &[]).await?;
+        // Committed: the connection goes back to the pool.
+        self.client.take();
+        Ok(())
+    }
+
+    /// Rolls back, keeping the connection for the pool when that works (a failure closes it).
+    pub async fn rollback(mut self) {
+        if self.run(Statement::Execute, "rollback", &[]).await.is_ok() {
+            self.client.take();
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Still inside the transaction (or broken): close it rather than pool it.
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// Where a statement runs: on its own pooled connection ([`Db`]) or inside a [`Transaction`].
+/// Code that writes takes this, so one statement serves both the plain and the idempotent path.
+pub trait Queries: Sync {
+    /// Runs a statement and returns all its rows (never sent twice).
+    fn query(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<Vec<Row>, DbError>> + Send;
+
+    /// Runs a statement and returns the number of rows it changed (never sent twice).
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<u64, DbError>> + Send;
+
+    /// A statement that returns at most one row.
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<Option<Row>, DbError>> + Send {
+        async { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
+
+    /// A statement that must return exactly one row.
+    fn query_one(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> impl std::future::Future<Output = Result<Row, DbError>> + Send {
+        async { self.query_opt(sql, params).await?.ok_or(DbError::NoRow) }
+    }
+}
+
+impl Queries for Db {
+    async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        Db::query(self, sql, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        Db::execute(self, sql, params).await
+    }
+}
+
+impl Queries for Transaction {
+    async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        rows(self.run(Statement::Query, sql, params).await?)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        count(self.run(Statement::Execute, sql, params).await?)
     }
 }
 

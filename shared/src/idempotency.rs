@@ -3,11 +3,16 @@
 //! gets that answer again instead of making a second row.
 //!
 //! The record lives in PostgreSQL (`idempotency_keys`, migrations/0011), because Lambda instances
-//! share no memory. A request with a key first claims it ([`begin`]): one statement that inserts a
-//! claim, or takes over an expired record (or the claim of a request that died), and sweeps a few
-//! expired rows on the way — no cron needed. The claimant then does its work and stores the answer
-//! ([`Claim::finish`]), or deletes its claim when it failed ([`Claim::abandon`]), so a retry runs
-//! again. Meanwhile the same key is answered 409 ("still in flight"); afterwards, for 24 hours, the
+//! share no memory. A request with a key opens a transaction ([`crate::db::Db::begin`]) and claims
+//! the key in it ([`begin`]): one statement that inserts a claim, or takes over an expired record
+//! (or a claim left by an older release), and sweeps a few expired rows on the way — no cron
+//! needed. The claimant does its work and stores the answer ([`Claim::store`]) in the same
+//! transaction, and commits: the claim, the work and the answer are one commit, so a key's outcome
+//! is never half-known. After a failure whose outcome the client never heard (a 503 whose commit
+//! went through) a retry replays the answer; after a rollback nothing of the first try is left and
+//! the retry runs the work once. A second request with the same key waits at the claim for the
+//! first to commit or roll back (a committed claim without an answer, from a release before this
+//! one, is answered 409, "still in flight"); afterwards, for 24 hours, the
 //! same request is answered with the stored status, `Location` and body, and a different request
 //! with 422. Keys are scoped to an operation and a caller: one caller's key never replays another's
 //! answer.
@@ -21,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::db::{Db, DbError};
+use crate::db::{Queries, Transaction};
 use crate::error::{ApiError, FieldError};
 
 /// The request header, as the draft and Stripe name it.
@@ -229,7 +234,8 @@ impl Replay {
 /// What [`begin`] decided.
 #[derive(Debug)]
 pub enum Begun {
-    /// This request holds the key: do the work, then [`Claim::finish`] or [`Claim::abandon`].
+    /// This request holds the key: do the work in the same transaction, [`Claim::store`] the
+    /// answer, commit.
     Claimed(Claim),
     /// The same request was answered before: answer it again.
     Replay(Replay),
@@ -237,7 +243,7 @@ pub enum Begun {
 
 /// A key held by this request.
 #[derive(Debug)]
-#[must_use = "a claim is finished or abandoned, or its key stays blocked until the lease ends"]
+#[must_use = "a claim's answer is stored in its transaction, or the transaction rolls back"]
 pub struct Claim {
     operation: Operation,
     caller: Vec<u8>,
@@ -251,7 +257,7 @@ pub struct Claim {
 /// record that stopped it). Errors: 422 when the key was used with another request, 409 while the
 /// request that holds it is still running.
 pub async fn begin(
-    db: &Db,
+    db: &impl Queries,
     operation: Operation,
     caller: &str,
     key: &str,
@@ -259,8 +265,8 @@ pub async fn begin(
 ) -> Result<Begun, ApiError> {
     let caller = caller_hash(caller);
     let id = Uuid::new_v4();
-    // A record that vanishes between the claim and the read was abandoned by a request that
-    // failed: claim again (twice at most; a third loss means a flood of failing twins, 409).
+    // A record that vanishes between the claim and the read belonged to a transaction that
+    // rolled back: claim again (twice at most; a third loss means a flood of failing twins, 409).
     for _ in 0..3 {
         let claimed = db
             .query_one(
@@ -360,17 +366,19 @@ fn in_flight() -> ApiError {
 }
 
 impl Claim {
-    /// Stores `answer` for retries (and `secret_hash`, `user_id`: see the table's comments), then
-    /// gives it. A store that fails is logged and the answer still given: the work is done, and
-    /// the claim frees the key when its lease ends.
-    pub async fn finish(
+    /// Stores `answer` for retries in the transaction that did the work, so the work and its
+    /// answer commit together: after a failure whose outcome the client never heard (a 503 whose
+    /// commit went through), the retry finds the answer; after a rollback, it finds no claim and
+    /// runs the work once. The caller commits, then gives the answer. `secret_hash` and
+    /// `user_id`: see the table's comments.
+    pub async fn store(
         self,
-        db: &Db,
-        answer: Answer,
+        transaction: &Transaction,
+        answer: &Answer,
         user_id: Option<Uuid>,
         secret_hash: Option<&str>,
-    ) -> Response {
-        let stored = db
+    ) -> Result<(), ApiError> {
+        let stored = transaction
             .execute(
                 "update idempotency_keys
                     set status = $5, location = $6, body = $7, user_id = $8, secret_hash = $9
@@ -387,52 +395,14 @@ impl Claim {
                     (&secret_hash, Type::TEXT),
                 ],
             )
-            .await;
-        match stored {
-            Ok(1) => {}
-            Ok(_) => tracing::warn!("idempotency claim lost before its answer was stored"),
-            Err(error) => log_store_error("storing the answer of", &error),
-        }
-        answer.into_response()
-    }
-
-    /// Frees the key after a failed request, so its retry runs again.
-    pub async fn abandon(self, db: &Db) {
-        let released = db
-            .execute(
-                "delete from idempotency_keys
-                  where operation = $1 and caller = $2 and key = $3 and claim_id = $4",
-                &[
-                    (&self.operation.as_str(), Type::TEXT),
-                    (&self.caller, Type::BYTEA),
-                    (&self.key, Type::TEXT),
-                    (&self.id, Type::UUID),
-                ],
-            )
-            .await;
-        if let Err(error) = released {
-            log_store_error("releasing", &error);
+            .await?;
+        if stored == 1 {
+            Ok(())
+        } else {
+            // The claim was made in this transaction: nobody else can have taken it.
+            Err(anyhow::anyhow!("idempotency claim lost before its answer was stored").into())
         }
     }
-
-    /// Finishes with the answer of `work`, or abandons the claim when it failed.
-    pub async fn settle(
-        self,
-        db: &Db,
-        work: Result<(Answer, Option<Uuid>), ApiError>,
-    ) -> Result<Response, ApiError> {
-        match work {
-            Ok((answer, user_id)) => Ok(self.finish(db, answer, user_id, None).await),
-            Err(error) => {
-                self.abandon(db).await;
-                Err(error)
-            }
-        }
-    }
-}
-
-fn log_store_error(what: &str, error: &DbError) {
-    tracing::warn!(error = %error, "{what} an idempotency key failed; the key frees itself when its lease ends ({LEASE_SECS} s)");
 }
 
 #[cfg(test)]

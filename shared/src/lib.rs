@@ -3,6 +3,7 @@
 //! idempotency, email addresses, telemetry and what a misconfigured function answers. Nothing here knows any one function.
 
 pub mod aws;
+pub mod cancel;
 pub mod config;
 pub mod cors;
 pub mod db;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use shared::db::DbError;
-use test_support::{TcpProxy, TestDb};
+use test_support::{Fault, TcpProxy, TestDb};
 use tokio_postgres::types::Type;
 
 #[tokio::test]
@@ -28,7 +28,7 @@ async fn connection_killed_by_the_server_is_replaced_without_failing_the_request
     assert!(killed);
 
     let new_pid: i32 = db
-        .query_one("select pg_backend_pid()", &[])
+        .read_one("select pg_backend_pid()", &[])
         .await
         .unwrap()
         .get(0);
@@ -183,4 +183,177 @@ async fn statement_errors_are_not_retried_or_reported_as_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(error, DbError::Query(_)), "{error:?}");
+}
+
+/// A pool of one connection through `proxy`, with a 1 s query limit.
+fn db_through(database: &TestDb, proxy: &TcpProxy) -> shared::db::Db {
+    let mut config = database.config();
+    config.url = proxy
+        .url_for(secrecy::ExposeSecret::expose_secret(&config.url))
+        .into();
+    config.pool_max_size = 1;
+    config.query_timeout = Duration::from_secs(1);
+    shared::db::Db::connect_lazy(&config).unwrap()
+}
+
+async fn rows_of(database: &TestDb, table: &str) -> i64 {
+    database
+        .client()
+        .await
+        .query_one(&format!("select count(*) from {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_503_and_never_sent_twice() {
+    let database = TestDb::new().await;
+    database
+        .client()
+        .await
+        .batch_execute("create table writes (n int)")
+        .await
+        .unwrap();
+    let proxy = TcpProxy::start(test_support::server_address()).await;
+    let db = db_through(&database, &proxy);
+    db.ping().await.unwrap();
+
+    // The insert commits, its answer is lost: the pool used to send it again on a fresh
+    // connection (two rows, one 201).
+    proxy.arm(Fault::AnswerLost("insert into writes"));
+    let error = db
+        .execute("insert into writes values (1)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(proxy.fired(), 1);
+    assert!(matches!(error, DbError::Unavailable(_)), "{error:?}");
+    assert_eq!(rows_of(&database, "writes").await, 1, "sent once, ran once");
+
+    // Cut while running, or before it went: a 503 as well, and never a second row.
+    proxy.arm(Fault::WhileRunning("insert into writes"));
+    let error = db.execute("insert into writes values (2)", &[]).await;
+    assert!(matches!(error, Err(DbError::Unavailable(_))), "{error:?}");
+    proxy.arm(Fault::BeforeSending("insert into writes"));
+    let error = db.execute("insert into writes values (3)", &[]).await;
+    assert!(matches!(error, Err(DbError::Unavailable(_))), "{error:?}");
+    assert_eq!(proxy.fired(), 3);
+    let rows = rows_of(&database, "writes").await;
+    assert!((1..=2).contains(&rows), "{rows} rows");
+}
+
+#[tokio::test]
+async fn a_read_whose_answer_was_lost_is_sent_again() {
+    let database = TestDb::new().await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
+    let db = db_through(&database, &proxy);
+    db.ping().await.unwrap();
+    proxy.arm(Fault::AnswerLost("select 41 + 1"));
+    let row = db.read_one("select 41 + 1", &[]).await.unwrap();
+    assert_eq!(proxy.fired(), 1);
+    assert_eq!(row.get::<_, i32>(0), 42);
+}
+
+#[tokio::test]
+async fn a_write_on_a_connection_closed_before_it_was_sent_runs_once_on_a_fresh_one() {
+    let database = TestDb::new().await;
+    database
+        .client()
+        .await
+        .batch_execute("create table writes (n int)")
+        .await
+        .unwrap();
+    let proxy = TcpProxy::start(test_support::server_address()).await;
+    let db = db_through(&database, &proxy);
+    db.ping().await.unwrap();
+    proxy.take_down();
+    proxy.bring_back();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    db.execute("insert into writes values (1)", &[])
+        .await
+        .expect("a connection known dead before sending is replaced");
+    assert_eq!(rows_of(&database, "writes").await, 1);
+}
+
+#[tokio::test]
+async fn a_statement_over_its_time_limit_is_cancelled_at_the_server() {
+    let database = TestDb::new().await;
+    let proxy = TcpProxy::start(test_support::server_address()).await;
+    let db = db_through(&database, &proxy);
+    let started = Instant::now();
+    let error = db
+        .query("select pg_sleep(30), 'cancel-me'", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DbError::Unavailable(_)), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Without the cancel request the server sleeps on for 30 s: it does not notice a client
+    // that left until it writes to it.
+    let admin = database.client().await;
+    let mut running = 1;
+    for _ in 0..20 {
+        running = admin
+            .query_one(
+                "select count(*) from pg_stat_activity
+                  where state = 'active' and query like '%''cancel-me''%' and pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(running, 0, "the statement still runs at the server");
+}
+
+#[tokio::test]
+async fn a_transaction_cut_before_its_commit_leaves_nothing() {
+    let database = TestDb::new().await;
+    database
+        .client()
+        .await
+        .batch_execute("create table writes (n int)")
+        .await
+        .unwrap();
+    let proxy = TcpProxy::start(test_support::server_address()).await;
+    let db = db_through(&database, &proxy);
+    for (index, fault) in [
+        Fault::BeforeSending("commit"),
+        Fault::WhileRunning("insert into writes"),
+        Fault::Blackhole("insert into writes"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let transaction = db.begin().await.unwrap();
+        proxy.arm(fault);
+        let inserted =
+            shared::db::Queries::execute(&transaction, "insert into writes values (1)", &[]).await;
+        let outcome = match inserted {
+            Ok(_) => transaction.commit().await,
+            Err(error) => Err(error),
+        };
+        assert!(
+            matches!(outcome, Err(DbError::Unavailable(_))),
+            "{fault:?}: {outcome:?}"
+        );
+        assert_eq!(proxy.fired(), index + 1, "{fault:?}");
+        // The server rolls back once it sees the client gone.
+        let mut rows = 1;
+        for _ in 0..20 {
+            rows = rows_of(&database, "writes").await;
+            if rows == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(rows, 0, "{fault:?}");
+    }
 }

@@ -16,7 +16,7 @@ pub use db::{server_url, TestDb};
 pub use emulator::{free_port, Emulator};
 pub use logs::CapturedLog;
 pub use moto::{secret_string, Moto};
-pub use proxy::{server_address, TcpProxy};
+pub use proxy::{server_address, Fault, TcpProxy};
 pub use tokens::{
     jwt_signer_vars, jwt_verifier_vars, sign_as_ours, test_algorithm, test_public_keys,
     test_signing_key_pem,

@@ -2,7 +2,7 @@
 //! the account (`account:<email>`) and from the source IP that API Gateway saw (`ip:<addr>`), never
 //! from a client header.
 
-use shared::db::Db;
+use shared::db::{Db, Queries};
 use shared::error::ApiError;
 use tokio_postgres::types::Type;
 
@@ -80,7 +80,7 @@ pub fn too_many(seconds: i64) -> ApiError {
 /// Counts one attempt against a rate-limited `key` (a registration, a reset request) and refuses
 /// it with a 429 when the key was already locked. One round trip: the check and the count are one
 /// statement.
-pub async fn count_attempt(db: &Db, key: String, policy: Policy) -> Result<(), ApiError> {
+pub async fn count_attempt(db: &impl Queries, key: String, policy: Policy) -> Result<(), ApiError> {
     match record(db, &[(key, policy)]).await?.locked_before {
         Some(seconds) => Err(too_many(seconds)),
         None => Ok(()),
@@ -101,7 +101,10 @@ pub async fn locked_for(db: &Db, keys: &[String]) -> Result<Option<i64>, ApiErro
 
 /// Counts one failure against each key, atomically (concurrent failures are all counted), and
 /// returns the longest lock now in force, in seconds, if any.
-pub async fn record_failure(db: &Db, keys: &[(String, Policy)]) -> Result<Option<i64>, ApiError> {
+pub async fn record_failure(
+    db: &impl Queries,
+    keys: &[(String, Policy)],
+) -> Result<Option<i64>, ApiError> {
     if keys.is_empty() {
         return Ok(None);
     }
@@ -114,7 +117,7 @@ struct Recorded {
     locked_now: Option<i64>,
 }
 
-async fn record(db: &Db, keys: &[(String, Policy)]) -> Result<Recorded, ApiError> {
+async fn record(db: &impl Queries, keys: &[(String, Policy)]) -> Result<Recorded, ApiError> {
     let names: Vec<&str> = keys.iter().map(|(key, _)| key.as_str()).collect();
     let column = |pick: fn(&Policy) -> i32| keys.iter().map(|(_, p)| pick(p)).collect::<Vec<i32>>();
     let (threshold, base, max, window) = (

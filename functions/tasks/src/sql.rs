@@ -1,7 +1,7 @@
 //! The SQL every task statement shares: the `caller` CTE that checks the session in the same
 //! round trip as the task work, the owner predicate and task columns, and how `$1`..`$4` are bound.
 
-use shared::db::{DbError, Param};
+use shared::db::{DbError, Param, Queries};
 use shared::error::{ApiError, Result};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
@@ -93,11 +93,20 @@ pub async fn one_task(
     caller: &Caller,
     extra: &[Param<'_>],
 ) -> Result<Row> {
+    one_task_on(&state.db, sql, caller, extra).await
+}
+
+/// [`one_task`] on `db`: the pool, or the transaction of an idempotent create.
+pub async fn one_task_on(
+    db: &impl Queries,
+    sql: &str,
+    caller: &Caller,
+    extra: &[Param<'_>],
+) -> Result<Row> {
     let ids = caller.session.unzip();
     let mut params = Vec::from(caller_params(caller, &ids));
     params.extend(extra.iter().map(|(value, kind)| (*value, kind.clone())));
-    let row = state
-        .db
+    let row = db
         .query_one(sql, &params)
         .await
         .map_err(deleted_meanwhile)?;
@@ -115,7 +124,7 @@ pub async fn require_live_session(state: &TasksState, caller: &Caller) -> Result
     let ids = caller.session.unzip();
     let row = state
         .db
-        .query_one(
+        .read_one(
             with_caller!("select live from caller"),
             &caller_params(caller, &ids),
         )

@@ -4,6 +4,7 @@
 mod common;
 
 mod better_auth;
+mod broken_connections;
 mod crud;
 mod idempotency;
 mod isolation;

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use shared::db::Queries;
 use shared::error::{ApiError, FieldError, Result};
 use shared::http::{present_or_null, Json, SourceIp};
 use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};
@@ -89,9 +90,8 @@ pub async fn register(
         password: &password,
     };
     let Some(key) = key else {
-        return create_account(&state, &origin, &account)
-            .await
-            .map(|created| created.answer.into_response());
+        let created = insert_account(&state, &state.db, &origin, &account).await?;
+        return Ok(announce(&state, &origin, created).await.into_response());
     };
 
     // Keys are scoped to the address: two clients registering different addresses never share
@@ -102,8 +102,9 @@ pub async fn register(
         &[u8::from(name.is_some())],
         name.as_ref().map_or("", DisplayName::as_str).as_bytes(),
     ]);
+    let transaction = state.db.begin().await?;
     match idempotency::begin(
-        &state.db,
+        &transaction,
         Operation::RegisterUser,
         email.key(),
         &key,
@@ -112,6 +113,7 @@ pub async fn register(
     .await?
     {
         Begun::Replay(replay) => {
+            transaction.rollback().await;
             // A replay checks the password against the one registered: it is a sign-in in all
             // but name, and passes the same gate (locks first, a wrong password counted). A
             // source out of registrations is refused too, as a new registration would be.
@@ -131,20 +133,34 @@ pub async fn register(
                 Verified::Mismatch => Err(idempotency::used_for_another_request()),
             }
         }
-        Begun::Claimed(claim) => match create_account(&state, &origin, &account).await {
-            Ok(created) => Ok(claim
-                .finish(
-                    &state.db,
-                    created.answer,
+        Begun::Claimed(claim) => {
+            // The claim, the account and the stored answer commit together (see
+            // shared::idempotency); the link is mailed once they have.
+            let created = match insert_account(&state, &transaction, &origin, &account).await {
+                Ok(created) => created,
+                Err(error) => {
+                    transaction.rollback().await;
+                    // The attempt's count went with the rollback: count it on its own.
+                    if let Some(ip) = &origin.ip {
+                        let key = throttle::registration_key(ip);
+                        let policy = state.settings.registration_policy;
+                        // Its own 429 changes nothing here: the answer is `error` already.
+                        let _ = throttle::count_attempt(&state.db, key, policy).await;
+                    }
+                    return Err(error);
+                }
+            };
+            claim
+                .store(
+                    &transaction,
+                    &created.answer,
                     Some(created.user_id),
                     Some(&created.password_hash),
                 )
-                .await),
-            Err(error) => {
-                claim.abandon(&state.db).await;
-                Err(error)
-            }
-        },
+                .await?;
+            transaction.commit().await?;
+            Ok(announce(&state, &origin, created).await.into_response())
+        }
     }
 }
 
@@ -176,22 +192,27 @@ struct NewAccount<'a> {
     password: &'a Password,
 }
 
-/// A registered account: the 201 to give, and what an idempotent retry needs.
+/// A registered account: the 201 to give, what an idempotent retry needs, and the link to mail.
 struct Created {
     answer: Answer,
     user_id: uuid::Uuid,
     password_hash: String,
+    /// The address and the token of the verification link, mailed once committed.
+    email: String,
+    token: String,
 }
 
-/// Counts the registration against the source address, then inserts the user and mails the link.
-async fn create_account(
+/// Counts the registration against the source address, then inserts the user and its first
+/// verification link on `db` (the pool, or the transaction of an idempotent registration).
+async fn insert_account(
     state: &AuthState,
+    db: &impl Queries,
     origin: &Origin,
     account: &NewAccount<'_>,
 ) -> Result<Created> {
     if let Some(ip) = &origin.ip {
         let key = throttle::registration_key(ip);
-        throttle::count_attempt(&state.db, key, state.settings.registration_policy).await?;
+        throttle::count_attempt(db, key, state.settings.registration_policy).await?;
     }
 
     let email = account.email;
@@ -199,8 +220,7 @@ async fn create_account(
     // One statement: the account and its first verification link. Nobody is admin at
     // registration, not even with ADMIN_EMAIL: that waits for the link (migrations/0010).
     let (token, token_hash) = new_token();
-    let row = state
-        .db
+    let row = db
         .query_one(
             &format!(
                 "with inserted as (
@@ -225,16 +245,23 @@ async fn create_account(
         .await
         .map_err(email_taken_is_conflict)?;
     let user = User::from_row(&row);
-    tracing::info!(user_id = %user.id, "user registered");
-    state
-        .log_event(user.id, origin, None, Event::Registered)
-        .await;
-    verify::mail_link(state, email.as_str(), &token).await;
     Ok(Created {
         user_id: user.id,
         answer: Answer::json(StatusCode::CREATED, Some("/users/me".to_owned()), &user),
         password_hash: hash,
+        email: email.as_str().to_owned(),
+        token,
     })
+}
+
+/// Once the account is committed: the security log's entry and the verification link's mail.
+async fn announce(state: &AuthState, origin: &Origin, created: Created) -> Answer {
+    tracing::info!(user_id = %created.user_id, "user registered");
+    state
+        .log_event(created.user_id, origin, None, Event::Registered)
+        .await;
+    verify::mail_link(state, &created.email, &created.token).await;
+    created.answer
 }
 
 /// The caller's account.

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use shared::db::Queries;
 use shared::error::{ApiError, Result};
 use shared::http::Json;
 use shared::idempotency::{self, Answer, Begun, IdempotencyKey, IdempotencyKeyParam, Operation};
@@ -17,7 +18,7 @@ use crate::caller::Caller;
 use crate::domain::{TaskDescription, TaskTitle};
 use crate::errors::task_not_found;
 use crate::render::{task_json, Task, TaskRow};
-use crate::sql::{one_task, require_live_session, with_caller};
+use crate::sql::{one_task_on, require_live_session, with_caller};
 use crate::state::TasksState;
 
 /// A task to create, or (PUT) the whole new content of one: an absent description is cleared,
@@ -95,7 +96,7 @@ pub async fn create_task(
     let completed = body.completed.unwrap_or(false);
     let new = (&title, description.as_ref(), completed);
     let Some(key) = key else {
-        return insert_task(&state, &caller, &user_id, new)
+        return insert_task(&state.db, &caller, &user_id, new)
             .await
             .map(IntoResponse::into_response);
     };
@@ -106,31 +107,42 @@ pub async fn create_task(
         description.as_ref().map_or(b"", |d| d.as_str().as_bytes()),
     ]);
     let owner = format!("{}\n{}", caller.issuer, caller.subject);
-    match idempotency::begin(&state.db, Operation::CreateTask, &owner, &key, fingerprint).await? {
+    // The claim, the insert and the stored answer commit together (see shared::idempotency).
+    let transaction = state.db.begin().await?;
+    match idempotency::begin(
+        &transaction,
+        Operation::CreateTask,
+        &owner,
+        &key,
+        fingerprint,
+    )
+    .await?
+    {
         Begun::Replay(replay) => {
+            transaction.rollback().await;
             // A stored answer is no credential: the session must still be live to hear it.
             require_live_session(&state, &caller).await?;
             Ok(replay.into_response())
         }
         Begun::Claimed(claim) => {
-            let work = insert_task(&state, &caller, &user_id, new).await;
+            let answer = insert_task(&transaction, &caller, &user_id, new).await?;
             let owner_id = caller.session.map(|(_, user)| user);
-            claim
-                .settle(&state.db, work.map(|answer| (answer, owner_id)))
-                .await
+            claim.store(&transaction, &answer, owner_id, None).await?;
+            transaction.commit().await?;
+            Ok(answer.into_response())
         }
     }
 }
 
 /// Inserts the task (when the caller's session is live) and gives the 201 with its `Location`.
 async fn insert_task(
-    state: &TasksState,
+    db: &impl Queries,
     caller: &Caller,
     user_id: &str,
     (title, description, completed): (&TaskTitle, Option<&TaskDescription>, bool),
 ) -> Result<Answer> {
-    let row = one_task(
-        state,
+    let row = one_task_on(
+        db,
         with_caller!(
             // Owned by the caller's key ($4, $1); `owner_id` ($3, null for Better Auth users)
             // ties the task to our user, whose deletion deletes it.
