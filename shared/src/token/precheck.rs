@@ -17,6 +17,8 @@ use base64::Engine as _;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
+use crate::token::verified_cache::Validity;
+
 /// Clock skew we tolerate on `exp`, `nbf` and `iat`. Issuers and verifiers run on synced clocks.
 pub const LEEWAY: Duration = Duration::from_secs(5);
 
@@ -59,11 +61,14 @@ pub enum Refused {
 }
 
 /// What the checked header says; `alg` is only ever compared with the key's own algorithm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckedHeader {
     pub alg: String,
     pub kid: Option<String>,
     pub typ: Option<String>,
+    /// The token's `exp` and `nbf`, as checked: what a cache of verified tokens checks again at
+    /// every use.
+    pub validity: Validity,
 }
 
 /// Marks a member as present whatever its value (even `null`, which is no valid value for any of
@@ -156,11 +161,12 @@ pub fn precheck(token: &str, now: u64) -> Result<CheckedHeader, Refused> {
     {
         return Err(Refused::KidTooLong);
     }
-    check_times(payload, now)?;
+    let validity = check_times(payload, now)?;
     Ok(CheckedHeader {
         alg: header.alg,
         kid: header.kid,
         typ: header.typ,
+        validity,
     })
 }
 
@@ -172,7 +178,7 @@ fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
     serde_json::from_slice(json).ok()
 }
 
-fn check_times(payload: &str, now: u64) -> Result<(), Refused> {
+fn check_times(payload: &str, now: u64) -> Result<Validity, Refused> {
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| Refused::Malformed)?;
@@ -193,7 +199,13 @@ fn check_times(payload: &str, now: u64) -> Result<(), Refused> {
     {
         return Err(Refused::IssuedInTheFuture);
     }
-    Ok(())
+    let validity = Validity {
+        exp: times.exp,
+        nbf: times.nbf,
+    };
+    // The cache's check at every use is this one (exp and nbf): kept equal by construction.
+    debug_assert!(validity.holds_at(now as u64));
+    Ok(validity)
 }
 
 #[cfg(test)]
