@@ -76,3 +76,67 @@ impl BetterAuth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "better-auth-secret-better-auth-secret";
+
+    fn better_auth() -> BetterAuth {
+        BetterAuth {
+            secret: Some(BetterAuthKey::new(SECRET.as_bytes())),
+            ..Default::default()
+        }
+    }
+
+    fn token(secret: &str, exp_in: i64) -> String {
+        let now = shared::token::unix_now() as i64;
+        jsonwebtoken::encode(
+            &Header::default(),
+            &json!({"sub": "ba-user", "iat": now - 10, "exp": now + exp_in}),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_cached_with_its_key_and_a_failing_one_never() {
+        let verifier = better_auth();
+        let good = token(SECRET, 600);
+        for _ in 0..2 {
+            assert_eq!(verifier.verify(&good).await.unwrap().subject, "ba-user");
+        }
+        assert!(verifier.cache.contains(&good));
+        let wrong_secret = token("another-secret-another-secret-another", 600);
+        let expired = token(SECRET, -60);
+        for bad in [&wrong_secret, &expired] {
+            for _ in 0..2 {
+                assert!(verifier.verify(bad).await.is_err());
+            }
+            assert!(!verifier.cache.contains(bad));
+        }
+        assert_eq!(verifier.cache.usage().0, 1);
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_of_a_secret_no_longer_configured_is_refused() {
+        let before = better_auth();
+        let good = token(SECRET, 600);
+        before.verify(&good).await.unwrap();
+        // Same cache, another secret (as a reloaded configuration would have).
+        let after = BetterAuth {
+            secret: Some(BetterAuthKey::new(b"the-new-better-auth-secret-0123456789")),
+            jwks: None,
+            cache: before.cache,
+        };
+        assert!(after.cache.contains(&good));
+        assert_eq!(
+            after.verify(&good).await.unwrap_err(),
+            Rejection::Invalid("signature or claims")
+        );
+        assert!(!after.cache.contains(&good));
+    }
+}
