@@ -43,10 +43,10 @@ use crate::token::precheck::LEEWAY;
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// At most this many bytes are charged to the entries of one cache (see the module's docs): about
-/// 4,600 of our tokens (~300 bytes each) fit, or 10,000 smaller ones. The hash table's spare slots
-/// (it grows by doubling; at most 16,384 slots for 10,000 entries) come on top:
-/// `16,384 × (size_of slot + 1)`, under 5 MiB for our claims.
-pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// 2,400 of our EdDSA tokens (~330 bytes, a 264-byte slot, 256 bytes of slack: ~850 each). The hash
+/// table's slots come on top of the claims' heap: a table holding at most ~3,400 entries has at most
+/// 4,096 slots (~1.1 MB for our claims), so one cache stays under about 3.2 MB.
+pub const MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// Charged per entry for the allocations its value and `kid` make (glibc's smallest chunk is 32
 /// bytes; our claims make five strings, a `kid` one more).
@@ -306,16 +306,16 @@ mod tests {
 
     #[test]
     fn entries_and_bytes_never_exceed_the_bounds_under_100k_distinct_tokens() {
-        // Small tokens meet the entry bound first, ours (~300 bytes) the byte bound.
-        for token_len in [10, 300] {
-            let cache = VerifiedCache::default();
+        // With bytes to spare the entry bound holds; with the default bounds, the byte bound.
+        for (max_bytes, token_len) in [(64 * MAX_BYTES, 10), (MAX_BYTES, 10), (MAX_BYTES, 300)] {
+            let cache = VerifiedCache::with_bounds(MAX_ENTRIES, max_bytes);
             let mut peak = (0, 0);
             for n in 0..100_000u32 {
                 let token = format!("token-{n}");
                 cache.insert(token_digest(&token), token_len, hit(n), valid_for(600.0));
                 let (entries, bytes) = cache.usage();
                 assert!(entries <= MAX_ENTRIES, "{entries} entries after {n}");
-                assert!(bytes <= MAX_BYTES, "{bytes} bytes after {n}");
+                assert!(bytes <= max_bytes, "{bytes} bytes after {n}");
                 peak = (peak.0.max(entries), peak.1.max(bytes));
             }
             // The bound is what limits it, and a full cache keeps most of what it holds.
@@ -330,6 +330,17 @@ mod tests {
             // The last token inserted is always there.
             assert!(cache.contains("token-99999"));
         }
+    }
+
+    #[test]
+    fn the_slot_of_our_claims_is_the_size_the_memory_bound_is_stated_with() {
+        // MAX_BYTES's docs and docs/tokens.md: 264 bytes per slot, 4,096 slots at most.
+        let slot = std::mem::size_of::<(TokenDigest, Entry<crate::token::AccessClaims>)>();
+        assert!(slot <= 272, "{slot}");
+        let fewest_bytes_per_entry = slot + 250 + ALLOCATION_SLACK;
+        let most_entries = MAX_BYTES / fewest_bytes_per_entry;
+        assert!(most_entries * 8 / 7 <= 4_096, "{most_entries}");
+        assert!(4_096 * (slot + 1) + MAX_BYTES < 3_300_000);
     }
 
     #[test]

@@ -17,8 +17,30 @@ pub const PASSWORD: &str = "bench-password-7c1e9a";
 
 /// An account made for the bench, and a live session's access token for it.
 pub struct Account {
+    /// The path's `{user_id}`: our user's id, or the Better Auth subject.
     pub id: String,
     pub token: String,
+    /// Tokens never sent yet (each of its own live session), for `--fresh-tokens`.
+    pub fresh: Mutex<Vec<String>>,
+}
+
+impl Account {
+    pub fn new(id: String, token: String) -> Self {
+        Self {
+            id,
+            token,
+            fresh: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The token the next request carries: a fresh one when there are, else the usual one.
+    fn next_token(&self) -> String {
+        self.fresh
+            .lock()
+            .expect("lock")
+            .pop()
+            .unwrap_or_else(|| self.token.clone())
+    }
 }
 
 /// The router of each function, as its `main` builds it.
@@ -41,15 +63,17 @@ pub struct Bench {
     pub login_email: Mutex<Option<String>>,
     pub sequence: AtomicU64,
     pub tag: String,
+    /// The issuer the accounts' tasks belong to: empty for ours, Better Auth's for its tokens.
+    pub issuer: String,
 }
 
 impl Bench {
     /// The next request of `op`.
-    pub fn next_call(&self, op: Op) -> Result<Call<'_>, String> {
+    pub fn next_call(&self, op: Op) -> Result<Call, String> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let reader_task = self.reader_tasks[(n % self.reader_tasks.len() as u64) as usize];
-        let reader = Some(self.reader.token.as_str());
-        let writer = Some(self.writer.token.as_str());
+        let reader = op.carries_a_token().then(|| self.reader.next_token());
+        let writer = op.carries_a_token().then(|| self.writer.next_token());
         let ip = "10.0.0.1".to_owned();
         let call = |function, method, path: String, token, body, ip, expected| Call {
             function,
@@ -185,7 +209,13 @@ impl Bench {
     /// One call of `op`; an unexpected status is an error with the answer.
     pub async fn call(&self, op: Op) -> Result<(), String> {
         let call = self.next_call(op)?;
-        let req = request(call.method, &call.path, call.token, call.body, &call.ip);
+        let req = request(
+            call.method,
+            &call.path,
+            call.token.as_deref(),
+            call.body,
+            &call.ip,
+        );
         let response = self
             .router(call.function)
             .clone()
