@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::config::{JwtConfig, TokenAlgorithm};
 use crate::error::ApiError;
 use crate::token::jwks::{KeySet, VerifyingKey};
-use crate::token::verified_cache::{token_digest, Hit, KeyIdentity, VerifiedCache};
+use crate::token::verified_cache::{token_digest, Hit, KeyIdentity, TokenDigest, VerifiedCache};
 
 /// The `typ` claim of our access tokens; a token of another type (a future ID or reset token signed
 /// with the same key) is never accepted where an access token is expected.
@@ -225,18 +225,44 @@ impl TokenKeys {
     /// ([`crate::token::verified_cache`]): the same bytes again skip all this while the key that
     /// verified them is still held and `exp`/`nbf` still hold.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
-        self.verify_at(token, unix_now())
+        self.verify_digested(token, &token_digest(token))
+    }
+
+    /// [`Self::verify`] of a token whose [`token_digest`] the caller has already computed (the
+    /// tasks function looks one token up in two caches).
+    pub fn verify_digested(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+    ) -> Result<AccessClaims, ApiError> {
+        self.verify_at(token, digest, unix_now())
+    }
+
+    /// The claims of a token these keys verified before, if it is cached, still valid now, and
+    /// its key still held; `None` says nothing about the token (verify it).
+    pub fn cached(&self, digest: &TokenDigest) -> Option<AccessClaims> {
+        self.cached_at(digest, unix_now())
+    }
+
+    fn cached_at(&self, digest: &TokenDigest, now: u64) -> Option<AccessClaims> {
+        let hit = self.cache.get(digest, now)?;
+        if self.holds(hit.kid.as_deref(), &hit.key) {
+            return Some(hit.value);
+        }
+        // The key that verified it is gone (rotated out): verified afresh, it fails.
+        self.cache.forget(digest);
+        None
     }
 
     /// [`Self::verify`] with the clock at `now` for the cache and the pre-check (tests move it).
-    fn verify_at(&self, token: &str, now: u64) -> Result<AccessClaims, ApiError> {
-        let digest = token_digest(token);
-        if let Some(hit) = self.cache.get(&digest, now) {
-            if self.holds(hit.kid.as_deref(), &hit.key) {
-                return Ok(hit.value);
-            }
-            // The key that verified it is gone (rotated out): verified afresh, it fails.
-            self.cache.forget(&digest);
+    fn verify_at(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Result<AccessClaims, ApiError> {
+        if let Some(claims) = self.cached_at(digest, now) {
+            return Ok(claims);
         }
         let header = crate::token::precheck::precheck(token, now).map_err(|refused| {
             tracing::debug!(reason = %refused, "access token rejected");
@@ -275,7 +301,7 @@ impl TokenKeys {
             key: key.identity,
         };
         self.cache
-            .insert(digest, token.len(), hit.clone(), header.validity);
+            .insert(*digest, token.len(), hit.clone(), header.validity);
         Ok(hit.value)
     }
 
@@ -725,13 +751,21 @@ mod tests {
         let token = keys.issue("user-1", Uuid::new_v4(), "user").unwrap();
         let claims = keys.verify(&token).unwrap();
         let now = unix_now();
-        assert!(keys.verify_at(&token, now + 60).is_ok(), "still valid");
+        assert!(
+            keys.verify_at(&token, &token_digest(&token), now + 60)
+                .is_ok(),
+            "still valid"
+        );
         // Within the leeway after exp, still accepted; beyond it, refused (and dropped).
         assert!(keys
             .verify_at(&token, claims.exp + LEEWAY.as_secs())
             .is_ok());
         let error = keys
-            .verify_at(&token, claims.exp + LEEWAY.as_secs() + 1)
+            .verify_at(
+                &token,
+                &token_digest(&token),
+                claims.exp + LEEWAY.as_secs() + 1,
+            )
             .unwrap_err();
         assert_eq!(error.to_string(), "Token has expired");
         assert!(!keys.verified_cache().contains(&token));

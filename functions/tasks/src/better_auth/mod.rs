@@ -15,7 +15,7 @@ pub use verdict::{Rejection, Verified};
 
 use std::sync::Arc;
 
-use shared::token::verified_cache::{token_digest, Hit, KeyIdentity, VerifiedCache};
+use shared::token::verified_cache::{token_digest, Hit, KeyIdentity, TokenDigest, VerifiedCache};
 
 /// Every Better Auth mode that is configured, side by side, and the tokens they verified in this
 /// execution environment ([`shared::token::verified_cache`]).
@@ -36,15 +36,19 @@ impl BetterAuth {
     /// verified is remembered with its key: the same bytes again skip the signature check while
     /// that key is still held and `exp`/`nbf` still hold.
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
-        let digest = token_digest(token);
-        let now = shared::token::unix_now();
-        if let Some(hit) = self.cache.get(&digest, now) {
-            if self.holds(hit.kid.as_deref(), &hit.key).await {
-                return Ok(hit.value);
-            }
-            // The key that verified it is gone (rotated out of the JWKS): verified afresh.
-            self.cache.forget(&digest);
+        self.verify_digested(token, &token_digest(token)).await
+    }
+
+    /// [`Self::verify`] of a token whose [`token_digest`] the caller has already computed.
+    pub async fn verify_digested(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+    ) -> Result<Verified, Rejection> {
+        if let Some(verified) = self.cached(digest).await {
+            return Ok(verified);
         }
+        let now = shared::token::unix_now();
         let header = shared::token::precheck::precheck(token, now)?;
         let (value, kid, key) = match (header.alg.as_str(), &header.kid, &self.secret, &self.jwks) {
             ("HS256", _, Some(secret), _) => {
@@ -62,8 +66,20 @@ impl BetterAuth {
         };
         let hit = Hit { value, kid, key };
         self.cache
-            .insert(digest, token.len(), hit.clone(), header.validity);
+            .insert(*digest, token.len(), hit.clone(), header.validity);
         Ok(hit.value)
+    }
+
+    /// The caller of a token verified before, if it is cached, still valid now, and its key still
+    /// held; `None` says nothing about the token (verify it).
+    pub async fn cached(&self, digest: &TokenDigest) -> Option<Verified> {
+        let hit = self.cache.get(digest, shared::token::unix_now())?;
+        if self.holds(hit.kid.as_deref(), &hit.key).await {
+            return Some(hit.value);
+        }
+        // The key that verified it is gone (rotated out of the JWKS): verified afresh.
+        self.cache.forget(digest);
+        None
     }
 
     /// Whether the key that verified a cached token is still held: the secret (no `kid`), or the
