@@ -323,7 +323,7 @@ mod tests {
                 std::mem::size_of::<(TokenDigest, Entry<u32>)>() + token_len + ALLOCATION_SLACK;
             assert_eq!(
                 peak.0,
-                MAX_ENTRIES.min(MAX_BYTES / per_entry),
+                MAX_ENTRIES.min(max_bytes / per_entry),
                 "{token_len}"
             );
             assert!(cache.usage().0 >= peak.0 * 7 / 8);
