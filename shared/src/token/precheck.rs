@@ -17,8 +17,6 @@ use base64::Engine as _;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use crate::token::verified_cache::Validity;
-
 /// Clock skew we tolerate on `exp`, `nbf` and `iat`. Issuers and verifiers run on synced clocks.
 pub const LEEWAY: Duration = Duration::from_secs(5);
 
@@ -31,6 +29,26 @@ pub const MAX_KID_CHARS: usize = 128;
 
 /// Longest encoded header: `alg`, `kid` and `typ` fit in a tenth of it.
 const MAX_HEADER_BYTES: usize = 1024;
+
+/// The times a token is valid between, as its claims say (RFC 7519 NumericDates): what the
+/// pre-check checks, and what a cache of verified tokens checks again at every use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Validity {
+    pub exp: f64,
+    pub nbf: Option<f64>,
+}
+
+impl Validity {
+    /// Valid at `now` (Unix seconds), with the pre-check's leeway: the same comparisons.
+    pub fn holds_at(&self, now: u64) -> bool {
+        let (now, leeway) = (now as f64, LEEWAY.as_secs_f64());
+        self.exp.is_finite()
+            && self.exp + leeway >= now
+            && self
+                .nbf
+                .is_none_or(|nbf| nbf.is_finite() && nbf <= now + leeway)
+    }
+}
 
 /// Why a token was refused before its signature was checked; logged at debug level only, every
 /// case is the same 401 to the client.

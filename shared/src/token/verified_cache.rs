@@ -13,8 +13,8 @@
 //!   key that verified it, and the verifier checks at every hit that its current keys still hold
 //!   that key (a rotated-out key, or a Better Auth JWKS refresh that dropped it, ends its cached
 //!   tokens at once; they are then verified afresh, and fail).
-//! - **Time is checked at every hit**: `exp` and `nbf` against the clock with the same [`LEEWAY`]
-//!   as the pre-check; a token past either is dropped and goes through the full check (which then
+//! - **Time is checked at every hit**: `exp` and `nbf` against the clock with the same leeway
+//!   ([`crate::token::precheck::LEEWAY`]) as the pre-check; a token past either is dropped and goes through the full check (which then
 //!   gives its usual answer, "Token has expired").
 //! - **The session is not cached**: liveness is checked by every statement in SQL
 //!   (`live_sessions`), so sign-out and revocation stay immediate.
@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::Algorithm;
 use sha2::{Digest as _, Sha256};
 
-use crate::token::precheck::LEEWAY;
+use crate::token::precheck::Validity;
 
 /// At most this many tokens are remembered per verifier.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -73,25 +73,6 @@ impl KeyIdentity {
         hash.update(format!("{algorithm:?}:").as_bytes());
         hash.update(material);
         Self(hash.finalize().into())
-    }
-}
-
-/// The times a token is valid between, as its claims say (RFC 7519 NumericDates).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Validity {
-    pub exp: f64,
-    pub nbf: Option<f64>,
-}
-
-impl Validity {
-    /// Valid at `now` (Unix seconds), with the pre-check's leeway: the same comparisons.
-    pub fn holds_at(&self, now: u64) -> bool {
-        let (now, leeway) = (now as f64, LEEWAY.as_secs_f64());
-        self.exp.is_finite()
-            && self.exp + leeway >= now
-            && self
-                .nbf
-                .is_none_or(|nbf| nbf.is_finite() && nbf <= now + leeway)
     }
 }
 
@@ -241,6 +222,7 @@ impl<V> Table<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::precheck::LEEWAY;
 
     const NOW: u64 = 1_800_000_000;
 
