@@ -14,8 +14,8 @@
 //!   that key (a rotated-out key, or a Better Auth JWKS refresh that dropped it, ends its cached
 //!   tokens at once; they are then verified afresh, and fail).
 //! - **Time is checked at every hit**: `exp` and `nbf` against the clock with the same leeway
-//!   ([`crate::token::precheck::LEEWAY`]) as the pre-check; a token past either is dropped and goes through the full check (which then
-//!   gives its usual answer, "Token has expired").
+//!   ([`crate::token::precheck::LEEWAY`]) as the pre-check; a token past either is dropped and
+//!   goes through the full check (which then gives its usual answer, "Token has expired").
 //! - **The session is not cached**: liveness is checked by every statement in SQL
 //!   (`live_sessions`), so sign-out and revocation stay immediate.
 //!
