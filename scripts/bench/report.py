@@ -265,19 +265,32 @@ def callgrind_dumps(work):
     return dumps
 
 
+# The token kinds and modes of scripts/instructions.sh, in the order of the table's columns.
+TOKEN_KINDS = [("eddsa", "EdDSA"), ("hs256", "HS256"), ("es256", "Better Auth ES256")]
+TOKEN_MODES = ["first", "repeated"]
+
+
 def instruction_records(work):
-    blocks = [r for r in load_file(os.path.join(work, "blocks.jsonl")) if r.get("kind") == "instructions_block"]
-    dumps = callgrind_dumps(work)
+    """The instructions records of every run in WORK: one per <kind>-<mode> subdirectory
+    (scripts/instructions.sh), or WORK itself holding one run."""
+    runs = [(f"{kind}-{mode}", os.path.join(work, f"{kind}-{mode}")) for kind, _ in TOKEN_KINDS for mode in TOKEN_MODES]
+    runs = [(config, path) for config, path in runs if os.path.exists(os.path.join(path, "blocks.jsonl"))]
+    if not runs:
+        runs = [("eddsa-repeated", work)]
     records = []
-    for block in blocks:
-        if not block.get("valgrind"):
-            sys.exit("the instructions run was not under valgrind")
-        path, total = dumps.get(block["op"], (None, None))
-        if total is None:
-            sys.exit(f"no callgrind dump for {block['op']} in {work}")
-        records.append({"kind": "instructions", "op": block["op"], "requests": block["requests"],
-                        "warmup": block["warmup"], "instructions": total,
-                        "per_request": total / block["requests"], "dump": os.path.basename(path)})
+    for config, path in runs:
+        blocks = [r for r in load_file(os.path.join(path, "blocks.jsonl")) if r.get("kind") == "instructions_block"]
+        dumps = callgrind_dumps(path)
+        for block in blocks:
+            if not block.get("valgrind"):
+                sys.exit("the instructions run was not under valgrind")
+            dump, total = dumps.get(block["op"], (None, None))
+            if total is None:
+                sys.exit(f"no callgrind dump for {block['op']} in {path}")
+            records.append({"kind": "instructions", "op": block["op"], "config": config,
+                            "requests": block["requests"], "warmup": block["warmup"], "instructions": total,
+                            "per_request": total / block["requests"],
+                            "dump": os.path.relpath(dump, work)})
     return records
 
 
@@ -288,12 +301,17 @@ def load_file(path):
 
 
 def instructions_table(records):
-    rows = [(label, next((r for r in records if r.get("kind") == "instructions" and r["op"] == op), None))
-            for op, label in ROUTES]
+    counted = [r for r in records if r.get("kind") == "instructions"]
     meta = next((r for r in records if r.get("kind") == "instructions_meta"), None)
-    if not any(r for _, r in rows):
+    if not counted:
         return "Instructions per request: not counted in this run (`scripts/instructions.sh`).\n"
-    counted = [r for _, r in rows if r]
+    configs = [(f"{kind}-{mode}", f"{label} {mode}") for kind, label in TOKEN_KINDS for mode in TOKEN_MODES
+               if any(r.get("config", "eddsa-repeated") == f"{kind}-{mode}" for r in counted)]
+
+    def per_request(op, config):
+        r = next((r for r in counted if r["op"] == op and r.get("config", "eddsa-repeated") == config), None)
+        return r and r["per_request"]
+
     plain = sorted({r["requests"] for r in counted if r["op"] not in ("register", "login")})
     hashing = sorted({r["requests"] for r in counted if r["op"] in ("register", "login")})
     out = [f"Instructions per request{' (' + meta['date'] + ', ' + meta['valgrind'] + ', ' + meta['rustc'] + ')' if meta else ''}: "
@@ -304,13 +322,30 @@ def instructions_table(records):
            f"({'/'.join(map(str, hashing)) or '–'} for register and login). Only the block answering those "
            "requests is instrumented, so this is all the process executes for them, on every thread (argon2 included), "
            "and nothing of the PostgreSQL server, another process; waiting for it costs no instructions. Unlike the "
-           "times, these do not move with the machine's load: later changes are judged by them.",
+           "times, these do not move with the machine's load: later changes are judged by them. "
+           "Per token kind: our EdDSA tokens (the template's default), our HS256 ones, and a Better Auth JWT plugin "
+           "token signed with ES256 (tasks routes only); *first*: every request carries a token never seen before (its "
+           "signature is checked, then it is cached), *repeated*: the same token every time (the cache of verified "
+           "tokens answers; the session is still checked by the statement).",
            "",
-           "| route | instructions per request |",
-           "|---|---|"]
-    for label, r in rows:
-        count = "–" if not r else f"{r['per_request']:,.0f}"
-        out.append(f"| {label} | {count} |")
+           "| route | " + " | ".join(label for _, label in configs) + " |",
+           "|---|" + "---|" * len(configs)]
+    for op, label in ROUTES:
+        cells = [per_request(op, config) for config, _ in configs]
+        if not any(cells):
+            continue
+        out.append(f"| {label} | " + " | ".join("–" if c is None else f"{c:,.0f}" for c in cells) + " |")
+    ratios = []
+    for kind, label in TOKEN_KINDS[::2]:
+        pairs = [(per_request(op, f"{kind}-repeated"), per_request(op, "hs256-repeated")) for op, _ in ROUTES
+                 if op not in ("health", "register", "login")]
+        pairs = [(a, b) for a, b in pairs if a and b]
+        if pairs:
+            worst = max(a / b for a, b in pairs)
+            ratios.append(f"repeated {label} / repeated HS256: at most {worst:.3f}× over the token routes "
+                          f"(target ≤ 1.1×: {'met' if worst <= 1.1 else '**missed**'})")
+    if ratios:
+        out += [""] + [f"- {r}" for r in ratios]
     return "\n".join(out) + "\n"
 
 
@@ -344,7 +379,8 @@ def instructions_main(args):
     text = instructions_table(records)
     print(text)
     for op in filter(None, (args.profile or "").split(",")):
-        record = next((r for r in records if r.get("op") == op and r["kind"] == "instructions"), None)
+        record = next((r for r in records if r.get("op") == op and r["kind"] == "instructions"
+                       and r.get("config") == "eddsa-repeated"), None)
         if record:
             path = annotate(work, op, record["dump"])
             print(f"per-function totals of {op}: {path}", file=sys.stderr)

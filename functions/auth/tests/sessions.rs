@@ -232,3 +232,27 @@ async fn forged_and_broken_tokens_are_401_on_every_protected_route() {
     assert_eq!(me.body["id"], user_id);
     assert_eq!(me.body["role"], "user");
 }
+
+#[tokio::test]
+async fn a_cached_token_is_refused_on_the_request_after_logout() {
+    // The token's signature is checked once per environment; its session is checked by every
+    // statement, so the cache must not make sign-out any less immediate.
+    let app = TestApp::new().await;
+    let (access, _, _) = app.signed_up("ada@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(app.get("/users/me", &access).await.status, StatusCode::OK);
+    }
+    assert!(
+        app.state.keys.verified_cache().contains(&access),
+        "the token is served from the cache"
+    );
+    let answer = app
+        .call(Method::POST, "/auth/logout", Some(&access), None)
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(app.state.keys.verified_cache().contains(&access));
+    assert_eq!(
+        app.get("/users/me", &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -37,6 +37,7 @@ impl TasksState {
                     .as_ref()
                     .map(|secret| BetterAuthKey::new(secret.expose_secret().as_bytes())),
                 jwks: jwks.map(JwksVerifier::new).transpose()?,
+                cache: Default::default(),
             }),
         })
     }

@@ -482,3 +482,46 @@ async fn a_jwks_document_given_as_configuration_needs_no_fetch() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_cached_token_stops_at_once_when_a_jwks_refresh_drops_its_key() {
+    let old = KeyPair::new(Kind::ES256);
+    let new = KeyPair::new(Kind::ES256);
+    let server = JwksServer::start(&[&new, &old]).await;
+    let app = server
+        .app(&[
+            ("BETTER_AUTH_JWKS_CACHE_SECONDS", "1"),
+            ("BETTER_AUTH_JWKS_REFETCH_SECONDS", "1"),
+        ])
+        .await;
+    let token = old.sign(&old.header(), &server.claims("ba-user-1"));
+    for _ in 0..3 {
+        assert_eq!(list(&app, "ba-user-1", &token).await.status, StatusCode::OK);
+    }
+    assert_eq!(server.fetches(), 1, "one fetch, then the cached verdict");
+    // Better Auth retires the old key; once the key set is refreshed, its cached token is refused.
+    server.serve(&[&new]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answer = list(&app, "ba-user-1", &token).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    let fresh = new.sign(&new.header(), &server.claims("ba-user-1"));
+    assert_eq!(list(&app, "ba-user-1", &fresh).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_tampered_better_auth_token_with_a_cached_twins_signature_is_401() {
+    let key = KeyPair::new(Kind::EdDSA);
+    let server = JwksServer::start(&[&key]).await;
+    let app = server.app(&[]).await;
+    let token = key.sign(&key.header(), &server.claims("ba-user-1"));
+    assert_eq!(list(&app, "ba-user-1", &token).await.status, StatusCode::OK);
+    // The same header and signature over another subject's claims.
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged_claims = common::keys::b64(server.claims("ba-user-2").to_string().as_bytes());
+    let forged = format!("{}.{forged_claims}.{}", parts[0], parts[2]);
+    assert_eq!(
+        list(&app, "ba-user-2", &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(list(&app, "ba-user-1", &token).await.status, StatusCode::OK);
+}

@@ -17,6 +17,8 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Deserialize;
 
+use crate::token::verified_cache::KeyIdentity;
+
 /// Keys beyond this many in one document are ignored: verifying never walks a huge set.
 pub const MAX_KEYS: usize = 32;
 
@@ -25,14 +27,22 @@ pub const MAX_KEYS: usize = 32;
 pub struct VerifyingKey {
     pub key: DecodingKey,
     pub validation: Validation,
+    /// Which key this is, for the cache of verified tokens: `material` is the secret, or the public
+    /// key's RFC 7638 thumbprint.
+    pub identity: KeyIdentity,
 }
 
 impl VerifyingKey {
-    /// `key` verifying `algorithm` only, under the rules of `base` (issuer, audience, leeway).
-    pub fn new(key: DecodingKey, algorithm: Algorithm, base: &Validation) -> Self {
+    /// `key` verifying `algorithm` only, under the rules of `base` (issuer, audience, leeway);
+    /// `material` identifies the key (the secret, or the public key's thumbprint).
+    pub fn new(key: DecodingKey, algorithm: Algorithm, base: &Validation, material: &[u8]) -> Self {
         let mut validation = base.clone();
         validation.algorithms = vec![algorithm];
-        Self { key, validation }
+        Self {
+            key,
+            validation,
+            identity: KeyIdentity::new(algorithm, material),
+        }
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -215,7 +225,11 @@ impl KeySet {
         })?;
         strong_enough(&jwk)?;
         let key = DecodingKey::from_jwk(&jwk).context("unusable key material")?;
-        Ok((kid, VerifyingKey::new(key, algorithm, base)))
+        let thumbprint = jwk.thumbprint(ThumbprintHash::SHA256);
+        Ok((
+            kid,
+            VerifyingKey::new(key, algorithm, base, thumbprint.as_bytes()),
+        ))
     }
 
     /// Adds one key under `kid` (a `kid` already present keeps its first key).
@@ -229,6 +243,13 @@ impl KeySet {
 
     pub fn contains(&self, kid: &str) -> bool {
         self.keys.contains_key(kid)
+    }
+
+    /// Whether the key named `kid` is still the key `identity` (for a cached token).
+    pub fn holds(&self, kid: &str, identity: &KeyIdentity) -> bool {
+        self.keys
+            .get(kid)
+            .is_some_and(|key| key.identity == *identity)
     }
 
     pub fn len(&self) -> usize {
@@ -323,7 +344,8 @@ impl Ed25519Key {
     /// The public key, ready to verify under `base`.
     pub fn verifying_key(&self, base: &Validation) -> VerifyingKey {
         let key = DecodingKey::from_jwk(&self.public).expect("our own public JWK is valid");
-        VerifyingKey::new(key, Algorithm::EdDSA, base)
+        // The kid is the public key's RFC 7638 thumbprint, as for any JWK read from a set.
+        VerifyingKey::new(key, Algorithm::EdDSA, base, self.kid().as_bytes())
     }
 }
 

@@ -10,6 +10,7 @@
 //! one (until its last token has expired); with HS256, `JWT_PREVIOUS_SECRET` verifies for the same
 //! grace period. A token without `kid` (minted before kids) is tried against the HS256 secrets only.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use crate::config::{JwtConfig, TokenAlgorithm};
 use crate::error::ApiError;
 use crate::token::jwks::{KeySet, VerifyingKey};
+use crate::token::verified_cache::{token_digest, Hit, KeyIdentity, TokenDigest, VerifiedCache};
 
 /// The `typ` claim of our access tokens; a token of another type (a future ID or reset token signed
 /// with the same key) is never accepted where an access token is expected.
@@ -97,6 +99,8 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     ttl: Duration,
+    /// Tokens these keys verified, shared by clones (one per execution environment).
+    cache: Arc<VerifiedCache<AccessClaims>>,
 }
 
 /// The `kid` of an HS256 secret: a truncated SHA-256, so rotation can tell secrets apart without
@@ -141,7 +145,12 @@ impl TokenKeys {
         for (index, secret) in secrets.enumerate() {
             let secret = secret.expose_secret().as_bytes();
             let kid = secret_kid(secret);
-            let key = VerifyingKey::new(DecodingKey::from_secret(secret), Algorithm::HS256, &base);
+            let key = VerifyingKey::new(
+                DecodingKey::from_secret(secret),
+                Algorithm::HS256,
+                &base,
+                secret,
+            );
             keys.insert(kid.clone(), key.clone());
             unnamed.push(key);
             if index == 0 && config.secret.is_some() && signs {
@@ -183,6 +192,7 @@ impl TokenKeys {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl: config.access_token_ttl,
+            cache: Arc::default(),
         }
     }
 
@@ -250,9 +260,50 @@ impl TokenKeys {
     /// Checks the shared JOSE rules ([`crate::token::precheck::precheck`]), then signature (with the key its
     /// `kid` names, whose algorithm must be the header's), issuer, audience, expiry and type.
     /// Every failure is a 401 to the client ("Token has expired" when that is all that is wrong);
-    /// the reason is logged at debug level only.
+    /// the reason is logged at debug level only. A token that passed is remembered
+    /// ([`crate::token::verified_cache`]): the same bytes again skip all this while the key that
+    /// verified them is still held and `exp`/`nbf` still hold.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
-        let header = crate::token::precheck::precheck(token, unix_now()).map_err(|refused| {
+        self.verify_digested(token, &token_digest(token))
+    }
+
+    /// [`Self::verify`] of a token whose [`token_digest`] the caller has already computed (the
+    /// tasks function looks one token up in two caches).
+    pub fn verify_digested(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+    ) -> Result<AccessClaims, ApiError> {
+        self.verify_at(token, digest, unix_now())
+    }
+
+    /// The claims of a token these keys verified before, if it is cached, still valid now, and
+    /// its key still held; `None` says nothing about the token (verify it).
+    pub fn cached(&self, digest: &TokenDigest) -> Option<AccessClaims> {
+        self.cached_at(digest, unix_now())
+    }
+
+    fn cached_at(&self, digest: &TokenDigest, now: u64) -> Option<AccessClaims> {
+        let hit = self.cache.get(digest, now)?;
+        if self.holds(hit.kid.as_deref(), &hit.key) {
+            return Some(hit.value);
+        }
+        // The key that verified it is gone (rotated out): verified afresh, it fails.
+        self.cache.forget(digest);
+        None
+    }
+
+    /// [`Self::verify`] with the clock at `now` for the cache and the pre-check (tests move it).
+    fn verify_at(
+        &self,
+        token: &str,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Result<AccessClaims, ApiError> {
+        if let Some(claims) = self.cached_at(digest, now) {
+            return Ok(claims);
+        }
+        let header = crate::token::precheck::precheck(token, now).map_err(|refused| {
             tracing::debug!(reason = %refused, "access token rejected");
             match refused {
                 crate::token::precheck::Refused::Expired => {
@@ -261,18 +312,18 @@ impl TokenKeys {
                 _ => ApiError::unauthorized("Invalid token"),
             }
         })?;
-        let claims = match header.kid.as_deref() {
+        let (claims, key) = match header.kid.as_deref() {
             Some(kid) => {
                 let key = self.keys.get(kid).ok_or_else(|| {
                     tracing::debug!("access token rejected: unknown kid");
                     ApiError::unauthorized("Invalid token")
                 })?;
-                decode(token, key)?
+                (decode(token, key)?, key)
             }
             None => {
                 let mut verdict = Err(ApiError::unauthorized("Invalid token"));
                 for key in &self.unnamed {
-                    verdict = decode(token, key);
+                    verdict = decode(token, key).map(|claims| (claims, key));
                     if verdict.is_ok() {
                         break;
                     }
@@ -283,7 +334,28 @@ impl TokenKeys {
         if claims.typ != ACCESS_TOKEN_TYPE {
             return Err(ApiError::unauthorized("Invalid token"));
         }
-        Ok(claims)
+        let hit = Hit {
+            value: claims,
+            kid: header.kid.map(Arc::from),
+            key: key.identity,
+        };
+        self.cache
+            .insert(*digest, token.len(), hit.clone(), header.validity);
+        Ok(hit.value)
+    }
+
+    /// Whether these keys still hold the key `identity` (under `kid`, or among the secrets tried
+    /// for tokens without one).
+    fn holds(&self, kid: Option<&str>, identity: &KeyIdentity) -> bool {
+        match kid {
+            Some(kid) => self.keys.holds(kid, identity),
+            None => self.unnamed.iter().any(|key| key.identity == *identity),
+        }
+    }
+
+    /// The cache of tokens these keys verified.
+    pub fn verified_cache(&self) -> &VerifiedCache<AccessClaims> {
+        &self.cache
     }
 }
 
@@ -647,6 +719,174 @@ mod tests {
     fn garbage_is_rejected() {
         for token in ["", "a.b.c", "not-a-jwt", "....", "eyJhbGciOiJIUzI1NiJ9..."] {
             assert!(keys().verify(token).is_err(), "{token:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_cached_and_the_same_bytes_skip_the_check() {
+        let keys = keys();
+        let token = keys.issue("user-1", Uuid::new_v4(), "user").unwrap();
+        assert!(!keys.verified_cache().contains(&token));
+        let first = keys.verify(&token).unwrap();
+        assert!(keys.verified_cache().contains(&token));
+        assert_eq!(keys.verify(&token).unwrap(), first);
+        // Clones (the state handed to every request) share the one cache.
+        assert!(keys.clone().verified_cache().contains(&token));
+    }
+
+    #[test]
+    fn a_token_that_fails_is_never_cached() {
+        let keys = keys();
+        let mut expired = valid_claims();
+        expired["exp"] = json!(unix_now() - 60);
+        expired["iat"] = json!(unix_now() - 120);
+        let mut wrong_type = valid_claims();
+        wrong_type["typ"] = json!("refresh");
+        for token in [
+            sign(valid_claims(), "another-secret-another-secret-123"),
+            sign(expired, SECRET),
+            sign(wrong_type, SECRET),
+            "a.b.c".to_owned(),
+        ] {
+            for _ in 0..2 {
+                assert!(keys.verify(&token).is_err());
+            }
+        }
+        assert_eq!(keys.verified_cache().usage().0, 0);
+    }
+
+    #[test]
+    fn a_tampered_token_with_a_cached_twins_signature_is_rejected() {
+        let keys = keys();
+        let token = sign(valid_claims(), SECRET);
+        keys.verify(&token).unwrap();
+        assert!(keys.verified_cache().contains(&token));
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut claims: serde_json::Value = {
+            use base64::Engine as _;
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[1])
+                .unwrap();
+            serde_json::from_slice(&payload).unwrap()
+        };
+        claims["role"] = json!("admin");
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(claims.to_string().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(
+            keys.verify(&forged).unwrap_err().to_string(),
+            "Invalid token"
+        );
+        assert!(!keys.verified_cache().contains(&forged));
+        assert_eq!(keys.verify(&token).unwrap().role, "user");
+    }
+
+    #[test]
+    fn a_token_expiring_while_cached_is_refused_as_expired() {
+        let keys = keys();
+        let token = keys.issue("user-1", Uuid::new_v4(), "user").unwrap();
+        let claims = keys.verify(&token).unwrap();
+        let now = unix_now();
+        assert!(
+            keys.verify_at(&token, &token_digest(&token), now + 60)
+                .is_ok(),
+            "still valid"
+        );
+        // Within the leeway after exp, still accepted; beyond it, refused (and dropped).
+        assert!(keys
+            .verify_at(&token, &token_digest(&token), claims.exp + LEEWAY.as_secs())
+            .is_ok());
+        let error = keys
+            .verify_at(
+                &token,
+                &token_digest(&token),
+                claims.exp + LEEWAY.as_secs() + 1,
+            )
+            .unwrap_err();
+        assert_eq!(error.to_string(), "Token has expired");
+        assert!(!keys.verified_cache().contains(&token));
+    }
+
+    #[test]
+    fn a_cached_token_of_a_retired_key_is_rejected_at_once() {
+        // One cache across the rotations, as if the keys were reloaded in a warm environment:
+        // what stops the cached token is the check that its key is still held.
+        let ring = crate::token::ring::KeyRing::generate();
+        let signer = TokenKeys::new(&eddsa(&ring.signer_vars()));
+        let before = TokenKeys::verifier(&eddsa(&ring.verifier_vars()));
+        let token = signer.issue("user-1", Uuid::new_v4(), "user").unwrap();
+        before.verify(&token).unwrap();
+        assert!(before.verified_cache().contains(&token));
+
+        let once = ring.rotate().unwrap();
+        let mut rotated = TokenKeys::verifier(&eddsa(&once.verifier_vars()));
+        rotated.cache = before.cache.clone();
+        assert!(
+            rotated.verify(&token).is_ok(),
+            "the previous key still verifies"
+        );
+        let twice = once.rotate().unwrap();
+        let mut retired = TokenKeys::verifier(&eddsa(&twice.verifier_vars()));
+        retired.cache = before.cache.clone();
+        assert!(retired.verified_cache().contains(&token));
+        assert_eq!(
+            retired.verify(&token).unwrap_err().to_string(),
+            "Invalid token"
+        );
+        assert!(!retired.verified_cache().contains(&token));
+
+        // HS256: a cached token of a secret that is no longer configured, with or without kid.
+        let old = keys();
+        let named = old.issue("user-1", Uuid::new_v4(), "user").unwrap();
+        let unnamed = sign(valid_claims(), SECRET);
+        old.verify(&named).unwrap();
+        old.verify(&unnamed).unwrap();
+        let mut grace_over = TokenKeys::new(&JwtConfig {
+            secret: Some(SecretString::from(
+                "the-new-secret-the-new-secret-the-new-secret",
+            )),
+            ..old_config()
+        });
+        grace_over.cache = old.cache.clone();
+        assert!(grace_over.verify(&named).is_err());
+        assert!(grace_over.verify(&unnamed).is_err());
+    }
+
+    #[test]
+    fn a_key_replaced_under_the_same_kid_does_not_keep_its_tokens() {
+        let ring = crate::token::ring::KeyRing::generate();
+        let signer = TokenKeys::new(&eddsa(&ring.signer_vars()));
+        let token = signer.issue("user-1", Uuid::new_v4(), "user").unwrap();
+        let verifier = TokenKeys::verifier(&eddsa(&ring.verifier_vars()));
+        verifier.verify(&token).unwrap();
+        let hit = verifier
+            .verified_cache()
+            .get(&token_digest(&token), unix_now())
+            .unwrap();
+        let kid = hit.kid.as_deref().unwrap();
+        assert!(verifier.holds(Some(kid), &hit.key));
+        let other = KeyIdentity::new(Algorithm::EdDSA, b"another key under the same kid");
+        assert!(!verifier.holds(Some(kid), &other));
+        assert!(
+            !verifier.holds(None, &hit.key),
+            "an Ed25519 key is no secret"
+        );
+    }
+
+    fn old_config() -> JwtConfig {
+        JwtConfig {
+            algorithm: TokenAlgorithm::HS256,
+            secret: Some(SecretString::from(SECRET)),
+            previous_secret: None,
+            signing_key: None,
+            public_keys: None,
+            issuer: "tasks-api".into(),
+            audience: "tasks-api".into(),
+            access_token_ttl: Duration::from_secs(1800),
+            better_auth_secret: None,
         }
     }
 }

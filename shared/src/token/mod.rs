@@ -25,11 +25,17 @@
 //! expiry (4). They carry no session of ours (5): Better Auth owns their lifetime. Every failure
 //! is the same 401 to the client ("Token has expired" when that alone is wrong); the reason is
 //! logged at debug level only.
+//!
+//! Steps 1-4 are done once per token per execution environment: a token that passed them is
+//! remembered ([`verified_cache`], keyed by a digest of the whole token) with the key that verified
+//! it, and later requests with the same bytes skip the signature check as long as that key is
+//! still held and `exp`/`nbf` still hold against the clock. Step 5 is never cached.
 
 pub mod jwks;
 pub mod keys;
 pub mod precheck;
 pub mod ring;
+pub mod verified_cache;
 
 pub use keys::{secret_kid, unix_now, AccessClaims, TokenKeys, ACCESS_TOKEN_TYPE};
 pub use precheck::{Refused, LEEWAY};

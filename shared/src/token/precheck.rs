@@ -30,6 +30,26 @@ pub const MAX_KID_CHARS: usize = 128;
 /// Longest encoded header: `alg`, `kid` and `typ` fit in a tenth of it.
 const MAX_HEADER_BYTES: usize = 1024;
 
+/// The times a token is valid between, as its claims say (RFC 7519 NumericDates): what the
+/// pre-check checks, and what a cache of verified tokens checks again at every use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Validity {
+    pub exp: f64,
+    pub nbf: Option<f64>,
+}
+
+impl Validity {
+    /// Valid at `now` (Unix seconds), with the pre-check's leeway: the same comparisons.
+    pub fn holds_at(&self, now: u64) -> bool {
+        let (now, leeway) = (now as f64, LEEWAY.as_secs_f64());
+        self.exp.is_finite()
+            && self.exp + leeway >= now
+            && self
+                .nbf
+                .is_none_or(|nbf| nbf.is_finite() && nbf <= now + leeway)
+    }
+}
+
 /// Why a token was refused before its signature was checked; logged at debug level only, every
 /// case is the same 401 to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,11 +79,14 @@ pub enum Refused {
 }
 
 /// What the checked header says; `alg` is only ever compared with the key's own algorithm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckedHeader {
     pub alg: String,
     pub kid: Option<String>,
     pub typ: Option<String>,
+    /// The token's `exp` and `nbf`, as checked: what a cache of verified tokens checks again at
+    /// every use.
+    pub validity: Validity,
 }
 
 /// Marks a member as present whatever its value (even `null`, which is no valid value for any of
@@ -156,11 +179,12 @@ pub fn precheck(token: &str, now: u64) -> Result<CheckedHeader, Refused> {
     {
         return Err(Refused::KidTooLong);
     }
-    check_times(payload, now)?;
+    let validity = check_times(payload, now)?;
     Ok(CheckedHeader {
         alg: header.alg,
         kid: header.kid,
         typ: header.typ,
+        validity,
     })
 }
 
@@ -172,7 +196,7 @@ fn parse_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
     serde_json::from_slice(json).ok()
 }
 
-fn check_times(payload: &str, now: u64) -> Result<(), Refused> {
+fn check_times(payload: &str, now: u64) -> Result<Validity, Refused> {
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| Refused::Malformed)?;
@@ -193,7 +217,13 @@ fn check_times(payload: &str, now: u64) -> Result<(), Refused> {
     {
         return Err(Refused::IssuedInTheFuture);
     }
-    Ok(())
+    let validity = Validity {
+        exp: times.exp,
+        nbf: times.nbf,
+    };
+    // The cache's check at every use is this one (exp and nbf): kept equal by construction.
+    debug_assert!(validity.holds_at(now as u64));
+    Ok(validity)
 }
 
 #[cfg(test)]

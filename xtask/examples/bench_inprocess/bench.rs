@@ -17,8 +17,30 @@ pub const PASSWORD: &str = "bench-password-7c1e9a";
 
 /// An account made for the bench, and a live session's access token for it.
 pub struct Account {
+    /// The path's `{user_id}`: our user's id, or the Better Auth subject.
     pub id: String,
     pub token: String,
+    /// Tokens never sent yet (each of its own live session), for `--fresh-tokens`.
+    pub fresh: Mutex<Vec<String>>,
+}
+
+impl Account {
+    pub fn new(id: String, token: String) -> Self {
+        Self {
+            id,
+            token,
+            fresh: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The token the next request carries: a fresh one when there are, else the usual one.
+    fn next_token(&self) -> String {
+        self.fresh
+            .lock()
+            .expect("lock")
+            .pop()
+            .unwrap_or_else(|| self.token.clone())
+    }
 }
 
 /// The router of each function, as its `main` builds it.
@@ -41,15 +63,18 @@ pub struct Bench {
     pub login_email: Mutex<Option<String>>,
     pub sequence: AtomicU64,
     pub tag: String,
+    /// The issuer the accounts' tasks belong to: empty for ours, Better Auth's for its tokens.
+    pub issuer: String,
 }
 
 impl Bench {
     /// The next request of `op`.
-    pub fn next_call(&self, op: Op) -> Result<Call<'_>, String> {
+    pub fn next_call(&self, op: Op) -> Result<Call, String> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let reader_task = self.reader_tasks[(n % self.reader_tasks.len() as u64) as usize];
-        let reader = Some(self.reader.token.as_str());
-        let writer = Some(self.writer.token.as_str());
+        // Only the account the operation acts as gives up a token (fresh ones are counted out).
+        let reader = || Some(self.reader.next_token());
+        let writer = || Some(self.writer.next_token());
         let ip = "10.0.0.1".to_owned();
         let call = |function, method, path: String, token, body, ip, expected| Call {
             function,
@@ -110,7 +135,7 @@ impl Bench {
                 Function::Auth,
                 Method::GET,
                 "/users/me".to_owned(),
-                reader,
+                reader(),
                 None,
                 ip,
                 StatusCode::OK,
@@ -119,7 +144,7 @@ impl Bench {
                 Function::Tasks,
                 Method::POST,
                 format!("/api/{}/tasks", self.writer.id),
-                writer,
+                writer(),
                 Some(
                     json!({"title": format!("Bench task {n}"), "description": "Created by the benchmark"}),
                 ),
@@ -130,7 +155,7 @@ impl Bench {
                 Function::Tasks,
                 Method::GET,
                 format!("/api/{}/tasks", self.reader.id),
-                reader,
+                reader(),
                 None,
                 ip,
                 StatusCode::OK,
@@ -139,7 +164,7 @@ impl Bench {
                 Function::Tasks,
                 Method::GET,
                 format!("/api/{}/tasks/{reader_task}", self.reader.id),
-                reader,
+                reader(),
                 None,
                 ip,
                 StatusCode::OK,
@@ -148,7 +173,7 @@ impl Bench {
                 Function::Tasks,
                 Method::PUT,
                 format!("/api/{}/tasks/{reader_task}", self.reader.id),
-                reader,
+                reader(),
                 Some(json!({"title": format!("Task {reader_task} (updated)"),
                             "description": "Updated by the benchmark", "completed": n % 2 == 0})),
                 ip,
@@ -165,7 +190,7 @@ impl Bench {
                     Function::Tasks,
                     Method::DELETE,
                     format!("/api/{}/tasks/{id}", self.writer.id),
-                    writer,
+                    writer(),
                     None,
                     ip,
                     StatusCode::NO_CONTENT,
@@ -185,7 +210,13 @@ impl Bench {
     /// One call of `op`; an unexpected status is an error with the answer.
     pub async fn call(&self, op: Op) -> Result<(), String> {
         let call = self.next_call(op)?;
-        let req = request(call.method, &call.path, call.token, call.body, &call.ip);
+        let req = request(
+            call.method,
+            &call.path,
+            call.token.as_deref(),
+            call.body,
+            &call.ip,
+        );
         let response = self
             .router(call.function)
             .clone()

@@ -51,6 +51,14 @@ xflags::xflags! {
             optional --warmup n: u64
             /// Only these operations, comma-separated (default: all).
             optional --ops names: OpNames
+            /// The tokens the requests carry: `eddsa` (ours, as the template deploys them; the
+            /// default), `hs256` (ours, with JWT_SECRET) or `es256` (a Better Auth JWT plugin
+            /// token, tasks routes only).
+            optional --tokens kind: TokenKind
+            /// Every counted request carries a token never seen before (the first request of a
+            /// token: its signature is checked); without it, the same token every time (repeated:
+            /// the cache of verified tokens answers).
+            optional --fresh-tokens
         }
         /// One argon2id hash and one verify with the auth function's hasher (median times).
         cmd argon2 {
@@ -116,5 +124,22 @@ impl FromStr for OpNames {
             })
             .collect::<Result<_, _>>()
             .map(OpNames)
+    }
+}
+
+pub use crate::seed::TokenKind;
+
+impl std::str::FromStr for TokenKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "eddsa" => Ok(Self::EdDSA),
+            "hs256" => Ok(Self::HS256),
+            "es256" => Ok(Self::ES256),
+            other => Err(format!(
+                "unknown token kind {other:?} (eddsa, hs256, es256)"
+            )),
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::callgrind;
 use crate::flags::{self, OpNames};
 use crate::ops::{Function, Op};
 use crate::output::Output;
-use crate::seed::{add_deletable, seed, Seeded};
+use crate::seed::{add_deletable, seed, Seeded, TokenKind};
 
 /// The Lambda adapter every function is served through (`shared::lambda::run`).
 type Adapter = shared::lambda::Gateway;
@@ -78,16 +78,28 @@ pub async fn instructions(flags: flags::Instructions) -> Result<(), String> {
     let warmup = flags.warmup.unwrap_or(20);
     let only = flags.ops.map(|OpNames(ops)| ops);
     let under_valgrind = callgrind::running_on_valgrind();
+    let kind = flags.tokens.unwrap_or(TokenKind::EdDSA);
+    // Enough fresh tokens for every request of the routes each account serves (reader: me, list,
+    // get, update; writer: create, delete), warm-up included.
+    let fresh = if flags.fresh_tokens {
+        ((requests + warmup) * 4) as usize
+    } else {
+        0
+    };
     let Seeded {
         database,
         sql,
         bench,
         ..
-    } = seed(false).await?;
+    } = seed(false, kind, fresh).await?;
     let mut adapters = [Function::Health, Function::Auth, Function::Tasks]
         .map(|function| Adapter::new(bench.router(function).clone()));
     for op in Op::MEASURED {
         if only.as_ref().is_some_and(|only| !only.contains(&op)) {
+            continue;
+        }
+        // A Better Auth token reaches the tasks function only.
+        if kind == TokenKind::ES256 && op.carries_a_token() && !op.is_a_tasks_route() {
             continue;
         }
         let (warm, calls) = if op.hashes_a_password() {
@@ -117,7 +129,8 @@ pub async fn instructions(flags: flags::Instructions) -> Result<(), String> {
         answered?;
         out.line(
             json!({"kind": "instructions_block", "op": op.name(), "requests": calls,
-                        "warmup": warm, "valgrind": under_valgrind}),
+                        "warmup": warm, "valgrind": under_valgrind,
+                        "tokens": format!("{kind:?}"), "fresh_tokens": flags.fresh_tokens}),
         );
     }
     drop(adapters);

@@ -8,6 +8,10 @@ mod callgrind;
 mod flags;
 mod floor;
 mod instructions;
+// The Better Auth key kinds the tasks tests sign with (OpenSSL, already built for the functions).
+#[path = "../../../functions/tasks/tests/common/keys.rs"]
+#[allow(dead_code)]
+mod keys;
 mod latency;
 mod ops;
 mod output;

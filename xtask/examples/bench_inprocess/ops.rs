@@ -65,6 +65,19 @@ impl Op {
     pub fn hashes_a_password(self) -> bool {
         matches!(self, Op::Register | Op::Login)
     }
+
+    /// Whether its requests carry an access token.
+    pub fn carries_a_token(self) -> bool {
+        !matches!(self, Op::Health | Op::Register | Op::Login)
+    }
+
+    /// Whether it is a route of the tasks function (the only one a Better Auth token reaches).
+    pub fn is_a_tasks_route(self) -> bool {
+        matches!(
+            self,
+            Op::Create | Op::List | Op::Get | Op::Update | Op::Delete
+        )
+    }
 }
 
 /// A request as lambda_http hands it to the router for an API Gateway HTTP API event from `ip`.
@@ -109,11 +122,11 @@ pub enum Function {
 
 /// One request of an operation, before it is given a form (an `http::Request` for the router,
 /// or an API Gateway event for lambda_http).
-pub struct Call<'a> {
+pub struct Call {
     pub function: Function,
     pub method: Method,
     pub path: String,
-    pub token: Option<&'a str>,
+    pub token: Option<String>,
     pub body: Option<Value>,
     pub ip: String,
     pub expected: StatusCode,
@@ -121,7 +134,7 @@ pub struct Call<'a> {
     pub n: u64,
 }
 
-impl Call<'_> {
+impl Call {
     /// The API Gateway HTTP API (payload 2.0) event of this request, as the Lambda runtime
     /// receives it: the headers API Gateway adds, the request context, the body as a string.
     pub fn event(&self) -> Vec<u8> {
@@ -140,7 +153,7 @@ impl Call<'_> {
             "x-amzn-trace-id".to_owned(),
             json!(format!("Root=1-6745f000-{:024x}", self.n)),
         );
-        if let Some(token) = self.token {
+        if let Some(token) = &self.token {
             headers.insert("authorization".to_owned(), json!(format!("Bearer {token}")));
         }
         let body = self.body.as_ref().map(Value::to_string);

@@ -46,19 +46,14 @@ pub async fn phase(
     };
     let counted = Arc::new(Bench {
         routers: configs.routers(proxied_url).await,
-        reader: Account {
-            id: bench.reader.id.clone(),
-            token: bench.reader.token.clone(),
-        },
+        reader: Account::new(bench.reader.id.clone(), bench.reader.token.clone()),
         reader_tasks: bench.reader_tasks.clone(),
-        writer: Account {
-            id: bench.writer.id.clone(),
-            token: bench.writer.token.clone(),
-        },
+        writer: Account::new(bench.writer.id.clone(), bench.writer.token.clone()),
         deletable: Mutex::new(Vec::new()),
         login_email: Mutex::new(bench.login_email.lock().expect("lock").clone()),
         sequence: AtomicU64::new(1 << 40),
         tag: format!("{}c", bench.tag),
+        issuer: bench.issuer.clone(),
     });
     counted
         .deletable

@@ -40,7 +40,7 @@ pub async fn run(flags: flags::Run) -> Result<(), String> {
         sql,
         bench,
         configs,
-    } = seed(statement_cache).await?;
+    } = seed(statement_cache, crate::seed::TokenKind::EdDSA, 0).await?;
 
     let mut failed = latency::phase(&mut out, &sql, &bench, &timing, statement_cache).await?;
     if statement_cache {

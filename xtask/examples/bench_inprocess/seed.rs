@@ -6,15 +6,32 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde_json::json;
 use shared::config::{DatabaseConfig, JwtConfig, Source};
 use shared::db::Db;
 use shared::secrecy::SecretString;
 use test_support::TestDb;
 
 use crate::bench::{Account, Bench, Routers};
+use crate::keys::{KeyPair, Kind};
 
-/// JWT_SECRET: the key the functions sign and check tokens with here.
+/// JWT_SECRET: the key the functions sign and check tokens with here (`--tokens hs256`).
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+
+/// The issuer (and audience) of the Better Auth tokens of `--tokens es256`.
+const BETTER_AUTH_ISSUER: &str = "https://auth.bench.example";
+
+/// The tokens the bench's requests carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Ours, signed with Ed25519: what the template deploys (`JwtAlgorithm=EdDSA`).
+    EdDSA,
+    /// Ours, signed with `JWT_SECRET`.
+    HS256,
+    /// A Better Auth JWT plugin token signed with a P-256 key of its JWKS (given as
+    /// `BETTER_AUTH_JWKS`); our own tokens stay EdDSA.
+    ES256,
+}
 
 /// Other accounts and their tasks, present before anything is measured.
 const BACKGROUND_USERS: u32 = 1000;
@@ -26,6 +43,7 @@ pub struct Configs {
     jwt: JwtConfig,
     settings: auth::AuthSettings,
     statement_cache: bool,
+    better_auth: Option<tasks::better_auth::config::BetterAuthJwksConfig>,
 }
 
 impl Configs {
@@ -58,7 +76,8 @@ impl Configs {
                 self.settings.clone(),
             )),
             tasks: tasks::app(
-                tasks::TasksState::new(tasks_db, &self.jwt, None).expect("tasks state"),
+                tasks::TasksState::new(tasks_db, &self.jwt, self.better_auth.as_ref())
+                    .expect("tasks state"),
             ),
         }
     }
@@ -72,13 +91,33 @@ pub struct Seeded {
     pub configs: Configs,
 }
 
-pub async fn seed(statement_cache: bool) -> Result<Seeded, String> {
+/// A fresh database and the bench on it, its requests carrying tokens of `kind`; each account also
+/// gets `fresh` tokens never sent yet (each of its own live session, or, for Better Auth, its own
+/// signature), for measuring the first request of a token.
+pub async fn seed(statement_cache: bool, kind: TokenKind, fresh: usize) -> Result<Seeded, String> {
     let database = TestDb::new().await;
-    let vars: HashMap<String, String> = HashMap::from([("JWT_SECRET".into(), SECRET.into())]);
+    let mut vars: HashMap<String, String> = match kind {
+        TokenKind::HS256 => HashMap::from([("JWT_SECRET".into(), SECRET.into())]),
+        TokenKind::EdDSA | TokenKind::ES256 => shared::token::ring::KeyRing::generate()
+            .signer_vars()
+            .into_iter()
+            .collect(),
+    };
+    let better_auth_key = (kind == TokenKind::ES256).then(|| KeyPair::new(Kind::ES256));
+    if let Some(key) = &better_auth_key {
+        vars.insert(
+            "BETTER_AUTH_JWKS".into(),
+            json!({"keys": [key.jwk()]}).to_string(),
+        );
+        vars.insert("BETTER_AUTH_ISSUER".into(), BETTER_AUTH_ISSUER.into());
+    }
+    let source = Source::new(&vars);
     let configs = Configs {
-        jwt: JwtConfig::from_source(&Source::new(&vars)).map_err(|e| e.to_string())?,
+        jwt: JwtConfig::from_source(&source).map_err(|e| e.to_string())?,
         settings: auth::AuthSettings::from_source(&vars).map_err(|e| e.to_string())?,
         statement_cache,
+        better_auth: tasks::better_auth::config::BetterAuthJwksConfig::from_source(&source)
+            .map_err(|e| e.to_string())?,
     };
 
     // Two accounts with live sessions, made in SQL (no password hashing before the RSS reading).
@@ -100,16 +139,60 @@ pub async fn seed(statement_cache: bool) -> Result<Seeded, String> {
         let token = keys
             .issue(&id, row.get(1), "user")
             .map_err(|e| e.to_string())?;
-        accounts.push(Account { id, token });
+        let account = match &better_auth_key {
+            None => {
+                let account = Account::new(id.clone(), token);
+                let sessions = sql
+                    .query(
+                        "insert into sessions (user_id, expires_at)
+                         select $1::text::uuid, now() + interval '1 day' from generate_series(1, $2::int)
+                         returning id",
+                        &[&id, &(fresh as i32)],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut pool = account.fresh.lock().expect("lock");
+                for session in sessions {
+                    pool.push(
+                        keys.issue(&id, session.get(0), "user")
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                drop(pool);
+                account
+            }
+            Some(key) => {
+                // Better Auth's claims (its JWT plugin's defaults: the user's fields beside sub).
+                let subject = format!("ba-{who}-{tag}");
+                let now = shared::token::unix_now();
+                let claims = json!({"sub": subject, "iat": now, "exp": now + 900,
+                    "iss": BETTER_AUTH_ISSUER, "aud": BETTER_AUTH_ISSUER,
+                    "email": format!("{who}@bench.example"), "name": who, "emailVerified": false});
+                // ECDSA signatures are randomized: every signing is another token.
+                let account = Account::new(subject, key.sign(&key.header(), &claims));
+                account
+                    .fresh
+                    .lock()
+                    .expect("lock")
+                    .extend((0..fresh).map(|_| key.sign(&key.header(), &claims)));
+                account
+            }
+        };
+        accounts.push(account);
     }
     let writer = accounts.pop().expect("writer");
     let reader = accounts.pop().expect("reader");
+    let issuer = match kind {
+        TokenKind::ES256 => BETTER_AUTH_ISSUER.to_owned(),
+        _ => String::new(),
+    };
     let reader_tasks: Vec<i64> = sql
         .query(
             "insert into tasks (issuer, user_id, owner_id, title, description)
-             select '', $1, $1::text::uuid, 'Task ' || g, 'Description of task ' || g from generate_series(1, 100) g
+             select $2, $1, case when $2 = '' then $1::text::uuid end, 'Task ' || g, 'Description of task ' || g
+               from generate_series(1, 100) g
              returning id",
-            &[&reader.id],
+            &[&reader.id, &issuer],
         )
         .await
         .map_err(|e| e.to_string())?
@@ -148,6 +231,7 @@ pub async fn seed(statement_cache: bool) -> Result<Seeded, String> {
         login_email: Mutex::new(None),
         sequence: AtomicU64::new(0),
         tag,
+        issuer,
     });
     Ok(Seeded {
         database,
@@ -174,9 +258,10 @@ pub async fn add_deletable(
         .query(
             &format!(
                 "insert into tasks (issuer, user_id, owner_id, title)
-                 select '', $1, $1::text::uuid, 'To delete ' || g from generate_series(1, {count}) g returning id"
+                 select $2, $1, case when $2 = '' then $1::text::uuid end, 'To delete ' || g
+                   from generate_series(1, {count}) g returning id"
             ),
-            &[&bench.writer.id],
+            &[&bench.writer.id, &bench.issuer],
         )
         .await
         .map_err(|e| e.to_string())?

@@ -5,6 +5,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use shared::token::verified_cache::KeyIdentity;
 
 use super::verdict::{usable_subject, Rejection};
 
@@ -17,6 +18,8 @@ pub const SECRET_ISSUER: &str = "better-auth-secret";
 pub struct BetterAuthKey {
     decoding: DecodingKey,
     validation: Validation,
+    /// Which secret this is, for the cache of verified tokens.
+    pub identity: KeyIdentity,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +69,7 @@ impl BetterAuthKey {
         Self {
             decoding: DecodingKey::from_secret(secret),
             validation,
+            identity: KeyIdentity::new(Algorithm::HS256, secret),
         }
     }
 

@@ -16,6 +16,8 @@ use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use shared::token::jwks::{KeySet, VerifyingKey};
+use shared::token::precheck::CheckedHeader;
+use shared::token::verified_cache::KeyIdentity;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::fetch::Fetcher;
@@ -99,18 +101,41 @@ impl JwksVerifier {
     /// Verifies a token of the JWT plugin: the shared pre-check, then the key its `kid` names.
     pub async fn verify(&self, token: &str) -> Result<Verified, Rejection> {
         let header = shared::token::precheck::precheck(token, shared::token::unix_now())?;
+        Ok(self.verify_checked(token, &header).await?.0)
+    }
+
+    /// [`Self::verify`] after the pre-check, with the identity of the key that verified.
+    pub(crate) async fn verify_checked(
+        &self,
+        token: &str,
+        header: &CheckedHeader,
+    ) -> Result<(Verified, KeyIdentity), Rejection> {
         let kid = header.kid.as_deref().ok_or(Rejection::Invalid("no kid"))?;
-        let verified = match &self.keys {
+        let (subject, key) = match &self.keys {
             Keys::Fixed(set) => decode(set.get(kid), token),
             Keys::Remote(remote) => {
                 let set = remote.keys_for(kid).await?;
                 decode(set.get(kid), token)
             }
         }?;
-        Ok(Verified {
+        let verified = Verified {
             issuer: self.issuer.clone(),
-            subject: verified,
-        })
+            subject,
+        };
+        Ok((verified, key))
+    }
+
+    /// Whether the key named `kid` is still the key `identity` (for a cached token): with a
+    /// fetched JWKS, after the same refresh as a token needing that key would get, so a refresh
+    /// that dropped the key ends its cached tokens.
+    pub(crate) async fn holds(&self, kid: &str, identity: &KeyIdentity) -> bool {
+        match &self.keys {
+            Keys::Fixed(set) => set.holds(kid, identity),
+            Keys::Remote(remote) => remote
+                .keys_for(kid)
+                .await
+                .is_ok_and(|set| set.holds(kid, identity)),
+        }
     }
 }
 
@@ -119,7 +144,7 @@ struct Claims {
     sub: String,
 }
 
-fn decode(key: Option<&VerifyingKey>, token: &str) -> Result<String, Rejection> {
+fn decode(key: Option<&VerifyingKey>, token: &str) -> Result<(String, KeyIdentity), Rejection> {
     let key = key.ok_or(Rejection::Invalid("unknown kid"))?;
     let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation)
         .map_err(|error| {
@@ -130,7 +155,8 @@ fn decode(key: Option<&VerifyingKey>, token: &str) -> Result<String, Rejection> 
             }
         })?
         .claims;
-    usable_subject(claims.sub).ok_or(Rejection::Invalid("unusable sub"))
+    let subject = usable_subject(claims.sub).ok_or(Rejection::Invalid("unusable sub"))?;
+    Ok((subject, key.identity))
 }
 
 impl Remote {
