@@ -18,6 +18,7 @@ pub mod password_gate;
 pub mod second_factor;
 pub mod secrets;
 pub mod security_log;
+pub mod sign_in_methods;
 pub mod state;
 pub mod throttle;
 pub mod users;

@@ -303,24 +303,44 @@ async fn sign_in(
         rehash,
         account_key: gate.account_key(),
     };
-    let (session_id, refresh_token) = open_session(state, &session, &origin).await?;
-    state
-        .log_event(user_id, &origin, Some(session_id), Event::SignedIn)
-        .await;
-    token_pair(state, &user_id, session_id, &role, &amr, refresh_token).map(SignIn::Tokens)
+    let (_, pair) = finish_sign_in(state, &session, &role, &origin).await?;
+    Ok(SignIn::Tokens(pair))
 }
 
 /// A session about to be opened.
-struct NewSession<'a> {
-    user_id: Uuid,
+pub(crate) struct NewSession<'a> {
+    pub user_id: Uuid,
     /// RFC 8176 methods of its sign-in.
-    amr: &'a [String],
-    /// Whether its sign-in proved the second factor (the start of its step-up window).
-    second_factor: bool,
+    pub amr: &'a [String],
+    /// Whether its sign-in proved a second factor (the start of its step-up window).
+    pub second_factor: bool,
     /// A transparent re-hash of the password, if its parameters were outdated.
-    rehash: Option<String>,
+    pub rehash: Option<String>,
     /// The account's throttle key, cleared by a successful sign-in.
-    account_key: &'a str,
+    pub account_key: &'a str,
+}
+
+/// Ends every successful sign-in (password, second step, passkey, identity provider): opens the
+/// session, logs `signed_in` and mints the pair. Returns the session's id with the pair.
+pub(crate) async fn finish_sign_in(
+    state: &AuthState,
+    new: &NewSession<'_>,
+    role: &str,
+    origin: &Origin,
+) -> Result<(Uuid, TokenPair)> {
+    let (session_id, refresh_token) = open_session(state, new, origin).await?;
+    state
+        .log_event(new.user_id, origin, Some(session_id), Event::SignedIn)
+        .await;
+    let pair = token_pair(
+        state,
+        &new.user_id,
+        session_id,
+        role,
+        new.amr,
+        refresh_token,
+    )?;
+    Ok((session_id, pair))
 }
 
 /// Opens a session and its first refresh token; returns the session id and the refresh token.
@@ -427,29 +447,18 @@ pub async fn second_step(
         rehash: None,
         account_key: gate.account_key(),
     };
-    let (session_id, refresh_token) = open_session(&state, &session, &origin).await?;
-    let session = Some(session_id);
-    state
-        .log_event(user_id, &origin, session, Event::SignedIn)
-        .await;
+    let (session_id, pair) = finish_sign_in(&state, &session, &account.role, &origin).await?;
     second_factor::record_proof(
         &state,
         user_id,
         &account.email,
         &origin,
-        session,
+        Some(session_id),
         proof,
         "sign_in",
     )
     .await;
-    token_pair(
-        &state,
-        &user_id,
-        session_id,
-        &account.role,
-        &amr,
-        refresh_token,
-    )
+    Ok(pair)
 }
 
 fn token_pair(
