@@ -59,6 +59,24 @@ create table login_throttle (
 );
 CREATE INDEX login_throttle_updated_at_idx ON public.login_throttle USING btree (updated_at);
 
+create table passkeys (
+    id uuid not null,
+    user_id uuid not null,
+    credential_id bytea not null,
+    passkey jsonb not null,
+    name text not null default 'Passkey'::text,
+    sign_count bigint not null default 0,
+    backed_up boolean not null default false,
+    created_at timestamp with time zone not null default now(),
+    last_used_at timestamp with time zone,
+    constraint passkeys_credential_id_check CHECK (((octet_length(credential_id) >= 16) AND (octet_length(credential_id) <= 1023))),
+    constraint passkeys_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 64))),
+    constraint passkeys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint passkeys_pkey PRIMARY KEY (id),
+    constraint passkeys_credential_id_key UNIQUE (credential_id)
+);
+CREATE INDEX passkeys_user_id_idx ON public.passkeys USING btree (user_id);
+
 create table password_reset_tokens (
     token_hash bytea not null,
     user_id uuid not null,
@@ -205,6 +223,20 @@ create table users (
 );
 CREATE INDEX users_created_at_idx ON public.users USING btree (created_at, id);
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email_key);
+
+create table webauthn_ceremonies (
+    handle_hash bytea not null,
+    user_id uuid,
+    kind text not null,
+    state jsonb not null,
+    expires_at timestamp with time zone not null,
+    created_at timestamp with time zone not null default now(),
+    constraint webauthn_ceremonies_kind_check CHECK ((kind = ANY (ARRAY['registration'::text, 'authentication'::text]))),
+    constraint webauthn_ceremonies_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint webauthn_ceremonies_pkey PRIMARY KEY (handle_hash)
+);
+CREATE INDEX webauthn_ceremonies_expires_at_idx ON public.webauthn_ceremonies USING btree (expires_at);
+CREATE INDEX webauthn_ceremonies_user_id_idx ON public.webauthn_ceremonies USING btree (user_id);
 
 create view live_sessions as
  SELECT s.id,

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod handlers;
 pub mod mailer;
 pub mod openapi;
+pub mod passkeys;
 pub mod password;
 pub mod password_gate;
 pub mod second_factor;
@@ -41,7 +42,8 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 
 pub fn app(state: AuthState) -> Router {
     use handlers::{
-        account, account_activity, admin, keys, reset, second_factor, seed_aliases, session, verify,
+        account, account_activity, admin, keys, passkeys, reset, second_factor, seed_aliases,
+        session, verify,
     };
     shared::lambda::finish(
         Router::new()
@@ -80,6 +82,17 @@ pub fn app(state: AuthState) -> Router {
                 "/users/me/second-factor/recovery-codes",
                 post(second_factor::regenerate_codes),
             )
+            .route(
+                "/users/me/passkeys/registration",
+                post(passkeys::registration_options),
+            )
+            .route(
+                "/users/me/passkeys",
+                get(passkeys::list).post(passkeys::add),
+            )
+            .route("/users/me/passkeys/{id}", delete(passkeys::remove))
+            .route("/auth/passkey/options", post(passkeys::sign_in_options))
+            .route("/auth/passkey", post(passkeys::sign_in))
             .route("/users/me/sessions", get(account_activity::list_mine))
             .route(
                 "/users/me/sessions/{session_id}",

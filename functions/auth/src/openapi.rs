@@ -4,7 +4,8 @@
 use utoipa::OpenApi;
 
 use crate::handlers::{
-    account, account_activity, admin, keys, reset, second_factor, seed_aliases, session, verify,
+    account, account_activity, admin, keys, passkeys, reset, second_factor, seed_aliases, session,
+    verify,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,12 @@ use crate::handlers::{
         second_factor::remove,
         second_factor::regenerate_codes,
         second_factor::remove_for_admin,
+        passkeys::registration_options,
+        passkeys::add,
+        passkeys::list,
+        passkeys::remove,
+        passkeys::sign_in_options,
+        passkeys::sign_in,
         account_activity::list_mine,
         account_activity::end_mine,
         account_activity::security_log_mine,
@@ -52,6 +59,7 @@ use crate::handlers::{
         (name = "auth", description = "Accounts, sign-in, tokens and password reset"),
         (name = "users", description = "The caller's own account"),
         (name = "second factor", description = "A TOTP authenticator with recovery codes: enrol, activate, step up, remove"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): add, list, remove; signing in with one is under auth"),
         (name = "admin", description = "User administration (administrators only)"),
         (name = "seed aliases", description = "The URLs of the FastAPI backends this API replaces, where they differ from ours: deprecated names of the routes they point to"),
     )

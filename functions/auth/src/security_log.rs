@@ -102,6 +102,23 @@ pub enum Event {
         remaining: i64,
     },
     RecoveryCodesRegenerated,
+    /// A passkey was registered (`passkey`: its id).
+    PasskeyAdded {
+        passkey: Uuid,
+    },
+    PasskeyRemoved {
+        passkey: Uuid,
+    },
+    /// A passkey sign-in of this account was refused (`via`: why — `signature`, `origin`,
+    /// `user_verification`, `ceremony`, `account`, `counter`...).
+    PasskeyFailed {
+        via: &'static str,
+    },
+    /// The authenticator's signature counter did not move forward: a cloned authenticator, or a
+    /// replayed assertion. Refused.
+    PasskeyCloneSuspected {
+        passkey: Uuid,
+    },
     DisabledChanged {
         disabled: bool,
         by: Uuid,
@@ -130,6 +147,10 @@ impl Event {
             Self::SecondFactorFailed { .. } => "second_factor_failed",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasskeyAdded { .. } => "passkey_added",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
+            Self::PasskeyFailed { .. } => "passkey_failed",
+            Self::PasskeyCloneSuspected { .. } => "passkey_clone_suspected",
         }
     }
 
@@ -138,7 +159,11 @@ impl Event {
         match *self {
             Self::PasswordFailed { via }
             | Self::SecondFactorUsed { via }
-            | Self::SecondFactorFailed { via } => json!({ "via": via }),
+            | Self::SecondFactorFailed { via }
+            | Self::PasskeyFailed { via } => json!({ "via": via }),
+            Self::PasskeyAdded { passkey }
+            | Self::PasskeyRemoved { passkey }
+            | Self::PasskeyCloneSuspected { passkey } => json!({ "passkey_id": passkey }),
             Self::RecoveryCodeUsed { via, remaining } => {
                 json!({ "via": via, "remaining": remaining })
             }

@@ -49,6 +49,9 @@ pub struct AuthSettings {
     /// How recently a session must have proven its second factor for a sensitive change
     /// (`SECOND_FACTOR_MAX_AGE_SECONDS`, default 300).
     pub step_up_max_age: Duration,
+    /// The relying party for passkeys (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_ORIGINS`,
+    /// `WEBAUTHN_RP_NAME`); without it the passkey routes say so (500, misconfigured).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AuthSettings {
@@ -147,7 +150,9 @@ impl AuthSettings {
                     reason: "expected a number of seconds from 30 to 86400".to_owned(),
                 })?,
         };
+        let webauthn = crate::passkeys::relying_party(&get)?.map(Arc::new);
         Ok(Self {
+            webauthn,
             second_factor_key,
             second_factor_issuer,
             step_up_max_age,

@@ -1,0 +1,2 @@
+drop table webauthn_ceremonies;
+drop table passkeys;
