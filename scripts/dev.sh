@@ -79,6 +79,13 @@ if ! grep -q '^SECOND_FACTOR_KEY=' .env; then
         "$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .env
 fi
 
+# Passkeys for the local frontend (http://localhost:3000, as CORS_ORIGINS); a page served from
+# another origin needs it added to WEBAUTHN_RP_ORIGINS (docs/passkeys.md).
+if ! grep -q '^WEBAUTHN_RP_ID=' .env; then
+    $new_env || say "adding WEBAUTHN_RP_ID/WEBAUTHN_RP_ORIGINS to .env (passkeys on http://localhost:3000)"
+    printf '# Written by scripts/dev.sh: passkeys for pages on these origins (docs/passkeys.md).\nWEBAUTHN_RP_ID=localhost\nWEBAUTHN_RP_ORIGINS=http://localhost:3000\n' >> .env
+fi
+
 say "migrating $(redact "$database_url")"
 DATABASE_URL=$database_url "$bin/migrate" up
 

@@ -43,6 +43,9 @@ JWT_SECRET=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(
 # The second-factor routes seal TOTP secrets with it (without one they answer 500 misconfigured).
 export SECOND_FACTOR_KEY
 SECOND_FACTOR_KEY=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
+# Passkeys on: their routes are attacked too (a generated body never holds a real authenticator's
+# answer, so it is refused; a 500 would be a bug).
+export WEBAUTHN_RP_ID=localhost WEBAUTHN_RP_ORIGINS=http://localhost:3000
 THROTTLE_FAILED_LOGINS_PER_IP=1000000 THROTTLE_REGISTRATIONS_PER_IP_HOUR=1000000 \
 ADMIN_EMAIL=schemathesis@example.com \
     setsid cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$port" \

@@ -9,6 +9,7 @@ import * as OTPAuth from 'otpauth';
 import { client } from './generated/client/client.gen.js';
 import {
   activateTotp,
+  addPasskey,
   createTask,
   deleteTask,
   endMySession,
@@ -19,13 +20,18 @@ import {
   getTask,
   issueToken,
   listMySessions,
+  listPasskeys,
   listTasks,
   login,
   logout,
+  passkeySignInOptions,
   refreshTokens,
   registerUser,
+  removePasskey,
   replaceTask,
   signInSecondFactor,
+  signInWithPasskey,
+  startPasskeyRegistration,
   toggleTaskCompleted,
   updateCurrentUser,
   updateTask,
@@ -172,6 +178,30 @@ const log = await getMySecurityLog({ query: { limit: 5 } });
 assert.equal(log.response.status, 200, JSON.stringify(log.error));
 assert.equal(log.data?.[0]?.kind, 'session_ended');
 assert.equal(log.data?.[0]?.detail.session_id, other.id);
+
+step('passkeys: the options a browser takes, typed; a forged answer is refused (the real ceremony: passkeys.mjs)');
+const passkeyStart = await startPasskeyRegistration({ body: { current_password: password } });
+assert.equal(passkeyStart.response.status, 200, JSON.stringify(passkeyStart.error));
+assert.ok(passkeyStart.data);
+const creation = passkeyStart.data.options as { publicKey: { rp: { id: string }; challenge: string } };
+assert.equal(creation.publicKey.rp.id, 'localhost');
+const forgedCreation = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'oA' } };
+const forgedPasskey = await addPasskey({ body: { ceremony: passkeyStart.data.ceremony, credential: forgedCreation, name: 'Forged' } });
+assert.equal(forgedPasskey.response.status, 422, JSON.stringify(forgedPasskey.error));
+const passkeys = await listPasskeys();
+assert.equal(passkeys.response.status, 200);
+assert.deepEqual(passkeys.data, []);
+const passkeyOptions = await passkeySignInOptions({ body: { email } });
+assert.equal(passkeyOptions.response.status, 200, JSON.stringify(passkeyOptions.error));
+assert.ok(passkeyOptions.data);
+const forgedAssertion = {
+  id: 'AAAA', rawId: 'AAAA', type: 'public-key',
+  response: { clientDataJSON: 'e30', authenticatorData: 'AAAA', signature: 'AAAA', userHandle: 'AAAA' },
+};
+const passkeyRefused = await signInWithPasskey({ body: { ceremony: passkeyOptions.data.ceremony, credential: forgedAssertion } });
+assert.equal(passkeyRefused.response.status, 401, JSON.stringify(passkeyRefused.error));
+const noSuchPasskey = await removePasskey({ path: { id: '00000000-0000-4000-8000-000000000000' } });
+assert.equal(noSuchPasskey.response.status, 404);
 
 step('second factor: otpauth (an independent TOTP library) reads our otpauth:// URI; sign-in takes two steps');
 const enrolled = await enrolTotp({ body: { current_password: password } });

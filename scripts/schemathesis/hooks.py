@@ -24,6 +24,7 @@ CHECKS_CURRENT_PASSWORD = {
     ("POST", "/users/me/second-factor/totp/activate"),
     ("POST", "/users/me/second-factor/verify"),
     ("DELETE", "/users/me/second-factor"),
+    ("POST", "/users/me/passkeys/registration"),
 }
 
 

@@ -32,6 +32,8 @@ impl Emulator {
             ("DATABASE_URL", database_url),
             ("JWT_SECRET", JWT_SECRET),
             ("SECOND_FACTOR_KEY", SECOND_FACTOR_KEY),
+            ("WEBAUTHN_RP_ID", "localhost"),
+            ("WEBAUTHN_RP_ORIGINS", "http://localhost:3000"),
         ];
         envs.extend_from_slice(env);
         let running = test_support::Emulator::start_at(port, &envs).await;

@@ -73,13 +73,15 @@ pub fn relying_party<'a>(
         // serialised origin with what was written.
         let exact = url.origin().ascii_serialization() == raw;
         let host = url.host_str().unwrap_or("");
-        let secure = url.scheme() == "https" || (url.scheme() == "http" && host == "localhost");
+        // Browsers treat http://localhost and http://*.localhost as secure contexts (loopback).
+        let loopback = host == "localhost" || host.ends_with(".localhost");
+        let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
         let under_id = host == rp_id || host.ends_with(&format!(".{rp_id}"));
         if !exact || !secure || !under_id {
             return Err(invalid(
                 "WEBAUTHN_RP_ORIGINS",
                 format!(
-                    "{raw:?} must be an exact origin (https://host[:port], or http://localhost[:port]) whose host is {rp_id} or under it"
+                    "{raw:?} must be an exact origin (https://host[:port], or http://localhost[:port] and its subdomains) whose host is {rp_id} or under it"
                 ),
             ));
         }

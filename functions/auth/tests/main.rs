@@ -11,6 +11,7 @@ mod idempotency;
 mod login;
 mod logs;
 mod outage;
+mod passkeys;
 mod register;
 mod reset;
 mod routes;

@@ -84,6 +84,8 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
         "/register",
         "/token",
         "/auth/login/second-factor",
+        "/auth/passkey/options",
+        "/auth/passkey",
     ];
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();

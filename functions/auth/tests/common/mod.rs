@@ -45,6 +45,10 @@ impl TestApp {
             .or_insert_with(|| "admin@example.com".into());
         vars.entry("SECOND_FACTOR_KEY".into())
             .or_insert_with(|| SECOND_FACTOR_KEY.into());
+        vars.entry("WEBAUTHN_RP_ID".into())
+            .or_insert_with(|| "localhost".into());
+        vars.entry("WEBAUTHN_RP_ORIGINS".into())
+            .or_insert_with(|| "http://localhost:3000".into());
         let jwt = JwtConfig::from_source(&Source::new(&vars)).unwrap();
         let settings = AuthSettings::from_source(&vars).unwrap();
         let state = AuthState::new(database.pool(), &jwt, settings);
