@@ -60,6 +60,11 @@ async function get(page, options, tweak = {}) {
   return page.evaluate(async ({ options, tweak }) => {
     const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
     if (tweak.userVerification) publicKey.userVerification = tweak.userVerification;
+    if (tweak.allow) {
+      // Name the credential (base64, as DevTools gives it), as a page may.
+      const id = Uint8Array.from(atob(tweak.allow), (c) => c.charCodeAt(0));
+      publicKey.allowCredentials = [{ type: 'public-key', id }];
+    }
     const credential = await navigator.credentials.get({ publicKey });
     return credential.toJSON();
   }, { options, tweak });
@@ -159,11 +164,12 @@ try {
   assert.ok(original, JSON.stringify(credentials));
   assert.ok(original.signCount >= 2, `the authenticator counts: ${original.signCount}`);
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: device });
-  const noUv = await authenticator({ hasUserVerification: false, isUserVerified: false });
+  // A security key (usb) without user verification: it signs with the UV flag unset.
+  const noUv = await authenticator({ transport: 'usb', hasUserVerification: false, isUserVerified: false });
   await cdp.send('WebAuthn.addCredential', {
     authenticatorId: noUv, credential: { ...original, signCount: original.signCount + 100 },
   });
-  const unverified = await signIn(page, {}, { userVerification: 'discouraged' });
+  const unverified = await signIn(page, {}, { userVerification: 'discouraged', allow: original.credentialId });
   assert.equal(unverified.answer.status, 401, JSON.stringify(unverified.answer.body));
   await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: noUv });
   console.log('no user verification refused');

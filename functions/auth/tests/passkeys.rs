@@ -15,7 +15,18 @@ use serde_json::{json, Value};
 
 const EMAIL: &str = "ada@example.com";
 
-/// A credential shaped like `PublicKeyCredential.toJSON()` whose contents are garbage.
+/// A registration answer shaped like `PublicKeyCredential.toJSON()` whose contents are garbage.
+fn junk_attestation() -> Value {
+    json!({
+        "id": "AAAAAAAAAAAAAAAAAAAAAA",
+        "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
+        "type": "public-key",
+        "response": {"clientDataJSON": "e30", "attestationObject": "oA"},
+        "clientExtensionResults": {}
+    })
+}
+
+/// A sign-in answer shaped like `PublicKeyCredential.toJSON()` whose contents are garbage.
 fn junk_assertion() -> Value {
     json!({
         "id": "AAAAAAAAAAAAAAAAAAAAAA",
@@ -270,16 +281,7 @@ async fn hostile_registration_bodies_change_nothing() {
         .get(0);
     assert_eq!(left, 1);
     // A well-formed but forged answer spends it (single use) and stores nothing.
-    let forged = json!({
-        "ceremony": ceremony,
-        "credential": {
-            "id": "AAAAAAAAAAAAAAAAAAAAAA",
-            "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
-            "type": "public-key",
-            "response": {"clientDataJSON": "e30", "attestationObject": "oA"},
-            "extensions": {}
-        }
-    });
+    let forged = json!({"ceremony": ceremony, "credential": junk_attestation()});
     let answer = app
         .call(
             Method::POST,
@@ -339,10 +341,15 @@ async fn a_ceremony_is_bound_to_its_user_and_kind() {
     let (eve, _, _) = app.signed_up("eve@example.com").await;
     let options = registration_options(&app, &ada).await;
     let ceremony = options.body["ceremony"].as_str().unwrap();
-    let body = json!({"ceremony": ceremony, "credential": junk_assertion()});
+    let body = json!({"ceremony": ceremony, "credential": junk_attestation()});
     // Eve cannot finish Ada's registration; and it is spent for Ada too (single use).
     let answer = app
-        .call(Method::POST, "/users/me/passkeys", Some(&eve), Some(body))
+        .call(
+            Method::POST,
+            "/users/me/passkeys",
+            Some(&eve),
+            Some(body.clone()),
+        )
         .await;
     assert_eq!(
         answer.status,
@@ -351,6 +358,14 @@ async fn a_ceremony_is_bound_to_its_user_and_kind() {
         answer.body
     );
     assert_eq!(answer.body["errors"][0]["loc"][1], "ceremony");
+    let spent = app
+        .call(Method::POST, "/users/me/passkeys", Some(&ada), Some(body))
+        .await;
+    assert_eq!(
+        spent.body["errors"][0]["loc"][1], "ceremony",
+        "{}",
+        spent.body
+    );
     // A registration ceremony is no sign-in ceremony.
     let options = registration_options(&app, &ada).await;
     let ceremony = options.body["ceremony"].as_str().unwrap();
