@@ -55,6 +55,11 @@ impl Mailer {
         self.send(to, Mail::RecoveryCodeUsed { remaining }).await
     }
 
+    /// Tells the owner a passkey was added (a stolen session adding one shows up at once).
+    pub async fn send_passkey_added(&self, to: &str, name: &str) -> anyhow::Result<()> {
+        self.send(to, Mail::PasskeyAdded { name }).await
+    }
+
     async fn send(&self, to: &str, mail: Mail<'_>) -> anyhow::Result<()> {
         match self {
             Self::Log => {
@@ -110,6 +115,7 @@ enum Mail<'a> {
     PasswordReset { link: &'a str },
     EmailVerification { link: &'a str },
     RecoveryCodeUsed { remaining: i64 },
+    PasskeyAdded { name: &'a str },
 }
 
 impl Mail<'_> {
@@ -118,13 +124,14 @@ impl Mail<'_> {
             Self::PasswordReset { .. } => "password reset",
             Self::EmailVerification { .. } => "email verification",
             Self::RecoveryCodeUsed { .. } => "recovery code used",
+            Self::PasskeyAdded { .. } => "passkey added",
         }
     }
 
     fn link(&self) -> Option<&str> {
         match self {
             Self::PasswordReset { link } | Self::EmailVerification { link } => Some(link),
-            Self::RecoveryCodeUsed { .. } => None,
+            Self::RecoveryCodeUsed { .. } | Self::PasskeyAdded { .. } => None,
         }
     }
 
@@ -133,6 +140,7 @@ impl Mail<'_> {
             Self::PasswordReset { .. } => "Reset your password",
             Self::EmailVerification { .. } => "Confirm your email address",
             Self::RecoveryCodeUsed { .. } => "A recovery code of your account was used",
+            Self::PasskeyAdded { .. } => "A passkey was added to your account",
         }
     }
 
@@ -153,6 +161,12 @@ impl Mail<'_> {
                  instead of your authenticator app. {remaining} unused codes are left.\n\n\
                  If it was not you, change your password and create new recovery codes now: \
                  someone has your password and your codes."
+            ),
+            Self::PasskeyAdded { name } => format!(
+                "A passkey named \"{name}\" was just added to this account: it can now sign in \
+                 without a password.\n\n\
+                 If it was not you, remove it from your account's passkeys and change your \
+                 password now: someone is signed in as you."
             ),
         }
     }

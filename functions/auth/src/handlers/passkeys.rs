@@ -261,6 +261,10 @@ pub async fn add(
             Event::PasskeyAdded { passkey: id },
         )
         .await;
+    let email = &principal.user.email;
+    if let Err(error) = state.mailer.send_passkey_added(email, &name).await {
+        tracing::warn!(%user_id, error = %error, "passkey notice not sent");
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(PasskeyInfo {
