@@ -150,7 +150,7 @@ impl AuthSettings {
                     reason: "expected a number of seconds from 30 to 86400".to_owned(),
                 })?,
         };
-        let webauthn = crate::passkeys::relying_party(&get)?.map(Arc::new);
+        let webauthn = crate::passkeys::relying_party::from_settings(&get)?.map(Arc::new);
         Ok(Self {
             webauthn,
             second_factor_key,

@@ -1,7 +1,7 @@
 //! Passkeys (WebAuthn Level 3) through kanidm's `webauthn-rs`: the relying party read from the
 //! settings, and the ceremonies kept in PostgreSQL (Lambda environments share no memory) —
 //! single-use, five minutes, bound to their kind and (for registration and an email sign-in) to
-//! their account. The routes are in [`crate::handlers::passkeys`].
+//! their account. The routes are in `handlers/passkeys.rs`.
 //!
 //! What webauthn-rs checks for us, strictly: the challenge, the origin (one of
 //! `WEBAUTHN_RP_ORIGINS`, exactly: no subdomain, no other port), the RP id hash, the signature,
@@ -10,112 +10,21 @@
 
 use std::sync::Arc;
 
-use shared::config::ConfigError;
 use shared::error::{ApiError, FieldError};
 use shared::misconfig::Misconfiguration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
-use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder};
+use webauthn_rs::prelude::Webauthn;
 
 use crate::secrets::{new_token, token_hash};
 use crate::state::AuthState;
 
-/// How long a ceremony may take, from options to answer.
-pub const CEREMONY_TTL_SECS: i64 = 300;
+pub mod relying_party;
+
+pub use relying_party::CEREMONY_TTL_SECS;
+
 /// The longest passkey name.
 pub const MAX_NAME_CHARS: usize = 64;
-
-/// Builds the relying party from `WEBAUTHN_RP_ID` and `WEBAUTHN_RP_ORIGINS` (both or neither),
-/// `WEBAUTHN_RP_NAME` optional. Every origin must be exact (`scheme://host[:port]`, nothing
-/// after), `https` or `http://localhost`, and its host the RP id or under it.
-pub fn relying_party<'a>(
-    get: &impl Fn(&str) -> Option<&'a str>,
-) -> Result<Option<Webauthn>, ConfigError> {
-    let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
-    let (rp_id, origins) = match (get("WEBAUTHN_RP_ID"), get("WEBAUTHN_RP_ORIGINS")) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => {
-            return Err(invalid(
-                "WEBAUTHN_RP_ORIGINS",
-                "required with WEBAUTHN_RP_ID: the exact origins of the pages that use passkeys, comma-separated".to_owned(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(invalid(
-                "WEBAUTHN_RP_ID",
-                "required with WEBAUTHN_RP_ORIGINS: the domain passkeys are bound to (e.g. example.com)".to_owned(),
-            ))
-        }
-        (Some(id), Some(origins)) => (id, origins),
-    };
-    let valid_id = !rp_id.is_empty()
-        && rp_id.len() <= 253
-        && rp_id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && !rp_id.starts_with('.')
-        && !rp_id.ends_with('.');
-    if !valid_id {
-        return Err(invalid(
-            "WEBAUTHN_RP_ID",
-            format!("expected a lowercase domain name such as example.com, got {rp_id:?}"),
-        ));
-    }
-    let mut parsed = Vec::new();
-    for raw in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        let url = Url::parse(raw).map_err(|error| {
-            invalid(
-                "WEBAUTHN_RP_ORIGINS",
-                format!("{raw:?} is not a URL: {error}"),
-            )
-        })?;
-        // An origin, nothing more: `Url` adds a `/` path to `https://a.example`, so compare its
-        // serialised origin with what was written.
-        let exact = url.origin().ascii_serialization() == raw;
-        let host = url.host_str().unwrap_or("");
-        // Browsers treat http://localhost and http://*.localhost as secure contexts (loopback).
-        let loopback = host == "localhost" || host.ends_with(".localhost");
-        let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-        let under_id = host == rp_id || host.ends_with(&format!(".{rp_id}"));
-        if !exact || !secure || !under_id {
-            return Err(invalid(
-                "WEBAUTHN_RP_ORIGINS",
-                format!(
-                    "{raw:?} must be an exact origin (https://host[:port], or http://localhost[:port] and its subdomains) whose host is {rp_id} or under it"
-                ),
-            ));
-        }
-        parsed.push(url);
-    }
-    let Some((first, rest)) = parsed.split_first() else {
-        return Err(invalid(
-            "WEBAUTHN_RP_ORIGINS",
-            "expected at least one origin".to_owned(),
-        ));
-    };
-    let name = get("WEBAUTHN_RP_NAME").unwrap_or("Tasks API");
-    if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(invalid(
-            "WEBAUTHN_RP_NAME",
-            "expected a name of at most 64 characters".to_owned(),
-        ));
-    }
-    let builder = WebauthnBuilder::new(rp_id, first)
-        .map_err(|error| invalid("WEBAUTHN_RP_ID", error.to_string()))?;
-    let builder = rest
-        .iter()
-        .fold(builder, |builder, origin| {
-            builder.append_allowed_origin(origin)
-        })
-        .rp_name(name)
-        .allow_subdomains(false)
-        .allow_any_port(false)
-        .timeout(std::time::Duration::from_secs(CEREMONY_TTL_SECS as u64));
-    builder
-        .build()
-        .map(Some)
-        .map_err(|error| invalid("WEBAUTHN_RP_ID", error.to_string()))
-}
 
 /// The relying party, or the answer that says it is not configured.
 pub fn relying_party_of(state: &AuthState) -> Result<&Webauthn, ApiError> {
