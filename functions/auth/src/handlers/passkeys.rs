@@ -55,6 +55,7 @@ pub struct RegistrationOptionsBody {
     /// Required when the account has a password (like enrolling TOTP); an account without one
     /// must have signed in within `SECOND_FACTOR_MAX_AGE_SECONDS` instead.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     current_password: Option<String>,
 }
 
@@ -355,7 +356,7 @@ pub struct SignInOptionsBody {
     /// Optional: the account to sign in to. The answer looks the same whether or not it has an
     /// account or passkeys; the ceremony then only accepts a passkey of that account.
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     email: Option<String>,
 }
 
