@@ -17,7 +17,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::account::require_current_password;
-use super::session::{finish_sign_in, NewSession, TokenPair};
+use super::session::{finish_sign_in, require_verified, NewSession, TokenPair};
 use super::NoStore;
 use crate::domain::Email;
 use crate::passkeys::{self, relying_party_of, Kind, MAX_NAME_CHARS};
@@ -519,11 +519,7 @@ pub async fn sign_in(
     if updated == 0 {
         return clone_suspected(&state, user_id, passkey_id, &origin, &gate).await;
     }
-    if state.settings.require_verified_email && !row.get::<_, bool>(5) {
-        return Err(ApiError::Forbidden(
-            "Email address not verified: follow the link we mailed you, or ask for a new one at /auth/verify-email/resend".to_owned(),
-        ));
-    }
+    require_verified(&state, row.get(5))?;
     let amr: Vec<String> = PASSKEY_AMR.iter().map(|m| (*m).to_owned()).collect();
     let session = NewSession {
         user_id,

@@ -276,11 +276,7 @@ async fn sign_in(
     };
     let role: String = row.get(2);
     // Only after the right password: the answer tells nothing about an address to a guesser.
-    if state.settings.require_verified_email && !row.get::<_, bool>(5) {
-        return Err(ApiError::Forbidden(
-            "Email address not verified: follow the link we mailed you, or ask for a new one at /auth/verify-email/resend".to_owned(),
-        ));
-    }
+    require_verified(state, row.get(5))?;
     if row.get::<_, Option<bool>>(6).unwrap_or(false) {
         if let Some(rehash) = &rehash {
             state
@@ -305,6 +301,17 @@ async fn sign_in(
     };
     let (_, pair) = finish_sign_in(state, &session, &role, &origin).await?;
     Ok(SignIn::Tokens(pair))
+}
+
+/// With `REQUIRE_VERIFIED_EMAIL`, a sign-in (any way) to an unverified address is refused (403).
+/// Checked only after the credential is proven: the answer tells a guesser nothing.
+pub(crate) fn require_verified(state: &AuthState, email_verified: bool) -> Result<()> {
+    if state.settings.require_verified_email && !email_verified {
+        return Err(ApiError::Forbidden(
+            "Email address not verified: follow the link we mailed you, or ask for a new one at /auth/verify-email/resend".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// A session about to be opened.
