@@ -301,6 +301,7 @@ pub async fn verify(
         (status = 401, description = "Step-up required (`WWW-Authenticate: Bearer error=\"insufficient_user_authentication\"`), or not signed in"),
         (status = 404, description = "No second factor"),
         (status = 422, description = "Current password missing or incorrect"),
+        (status = 429, description = "Too many failed password checks for this account or address; wait `Retry-After` seconds"),
     ))]
 pub async fn remove(
     State(state): State<AuthState>,
