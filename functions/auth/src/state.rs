@@ -49,6 +49,8 @@ pub struct AuthSettings {
     /// How recently a session must have proven its second factor for a sensitive change
     /// (`SECOND_FACTOR_MAX_AGE_SECONDS`, default 300).
     pub step_up_max_age: Duration,
+    /// The OpenID Providers users may sign in with (`OIDC_PROVIDERS`, ...; see `crate::oidc`).
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 impl AuthSettings {
@@ -148,6 +150,7 @@ impl AuthSettings {
                 })?,
         };
         Ok(Self {
+            oidc: crate::oidc::OidcSettings::from_source(vars)?,
             second_factor_key,
             second_factor_issuer,
             step_up_max_age,
@@ -208,6 +211,8 @@ pub struct AuthState {
     pub hasher: PasswordHasher,
     pub settings: Arc<AuthSettings>,
     pub mailer: Mailer,
+    /// What was learnt of the OpenID Providers (discovery, keys), and the client that asks them.
+    pub oidc: Arc<crate::oidc::Registry>,
 }
 
 impl AuthContext for AuthState {
@@ -247,6 +252,7 @@ impl AuthState {
             hasher: PasswordHasher::default(),
             settings: Arc::new(settings),
             mailer: Mailer::Log,
+            oidc: Arc::default(),
         }
     }
 }
