@@ -218,7 +218,6 @@ pub async fn callback(
     Path(name): Path<String>,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response> {
-    let provider = provider_of(&state, &name)?;
     let bad_state = || {
         ApiError::invalid_field(FieldError::new(
             &["query", "state"],
@@ -233,6 +232,7 @@ pub async fn callback(
     if state_token.len() > 256 || binding.len() > 256 {
         return Err(bad_state());
     }
+    let provider = provider_of(&state, &name)?;
     // Single use: the row is deleted as it is read.
     let login = state
         .db
