@@ -13,5 +13,6 @@ mod hostile;
 mod hs256;
 mod key_rotation;
 mod misconfigured;
+mod oidc;
 mod routes;
 mod watch;

@@ -120,10 +120,22 @@ async fn attempt(
         })));
     }
     let (Some(raw_email), true) = (&asserted.email, asserted.email_verified) else {
-        // Whose log? The address is the provider's unverified word: it names no account of ours.
+        // The provider's unverified word names no account; but an account with that address is
+        // told someone tried (its log), though nothing is linked.
+        let named = match asserted.email.as_deref().map(|e| Email::parse(e, "email")) {
+            Some(Ok(email)) => state
+                .db
+                .query_opt(
+                    "select id from users where email_key = $1",
+                    &[(&email.key(), Type::TEXT)],
+                )
+                .await?
+                .map(|row| row.get::<_, Uuid>(0)),
+            _ => None,
+        };
         return refuse(
             state,
-            None,
+            named,
             provider,
             origin,
             "email_not_verified",

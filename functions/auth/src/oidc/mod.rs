@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse as _,
+    Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse as _,
 };
 
 pub use settings::{OidcSettings, Provider};
@@ -238,10 +238,34 @@ impl Registry {
                 "The provider's ID token failed verification",
             ));
         }
+        if let Some(email) = claims.email() {
+            return Ok(Asserted {
+                subject: claims.subject().as_str().to_owned(),
+                email: Some(email.as_str().to_owned()),
+                email_verified: claims.email_verified() == Some(true),
+            });
+        }
+        // A provider that conforms strictly (OIDC Core §5.4) puts the `email` scope's claims in
+        // its UserInfo answer, not in the ID token, when it also issues an access token: ask there,
+        // for the same `sub` (openidconnect checks it).
+        let Ok(request) = client.user_info(
+            response.access_token().clone(),
+            Some(claims.subject().clone()),
+        ) else {
+            return Ok(Asserted {
+                subject: claims.subject().as_str().to_owned(),
+                email: None,
+                email_verified: false,
+            });
+        };
+        let info: CoreUserInfoClaims = request.request_async(&self.client).await.map_err(|error| {
+            tracing::warn!(provider = %provider.name, error = %error, "UserInfo request failed");
+            Refused::unavailable()
+        })?;
         Ok(Asserted {
             subject: claims.subject().as_str().to_owned(),
-            email: claims.email().map(|email| email.as_str().to_owned()),
-            email_verified: claims.email_verified() == Some(true),
+            email: info.email().map(|email| email.as_str().to_owned()),
+            email_verified: info.email_verified() == Some(true),
         })
     }
 }
