@@ -583,6 +583,30 @@ async fn state_nonce_and_code_cannot_be_replayed_or_forged() {
     );
     assert_eq!(counts(&app).await, (1, 1));
 
+    // An answer naming another issuer (RFC 9207, a mix-up): refused before its code is used.
+    let mixed = start(&app).await;
+    p.codes
+        .lock()
+        .unwrap()
+        .insert("c4".into(), (mixed.nonce.clone(), mixed.challenge.clone()));
+    let answer = callback(
+        &app,
+        &format!(
+            "code=c4&state={}&iss=https%3A%2F%2Fevil.example.com",
+            mixed.state
+        ),
+        &mixed.cookie,
+    )
+    .await;
+    assert_eq!(
+        error_of(answer.headers["location"].to_str().unwrap()),
+        "invalid_request"
+    );
+    assert!(
+        p.codes.lock().unwrap().contains_key("c4"),
+        "its code unused"
+    );
+
     // The provider's own error goes back to the frontend; the sign-in is spent.
     let fourth = start(&app).await;
     let answer = callback(

@@ -185,6 +185,8 @@ pub struct CallbackQuery {
     state: Option<String>,
     /// The provider's error, instead of a code (`access_denied`, ...).
     error: Option<String>,
+    /// The issuer of the answer (RFC 9207), when the provider sends it: must be this provider's.
+    iss: Option<String>,
     #[allow(dead_code)]
     error_description: Option<String>,
 }
@@ -264,6 +266,19 @@ pub async fn callback(
         );
         Ok(redirect(&location, Some(clear.clone())))
     };
+    // RFC 9207: an answer that names another issuer is a mix-up (another provider's code sent to
+    // this provider's callback).
+    if query
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != provider.issuer)
+    {
+        tracing::warn!(provider = %provider.name, "callback names another issuer");
+        return refused(Refused::new(
+            "invalid_request",
+            "The answer names another issuer than this provider",
+        ));
+    }
     if let Some(error) = query.error.as_deref() {
         tracing::info!(provider = %provider.name, error, "the provider answered an error");
         let known = [

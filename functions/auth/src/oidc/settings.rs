@@ -113,12 +113,14 @@ impl OidcSettings {
             };
             let issuer_var = variable(name, "ISSUER");
             let issuer = required("ISSUER", "")?;
-            let issuer = base_url(&issuer).ok_or_else(|| {
-                invalid(
+            // Kept exactly as given: `iss` is compared as a string, and some providers' issuer
+            // ends with a slash (Auth0's does).
+            if base_url(&issuer).is_none() {
+                return Err(invalid(
                     &issuer_var,
                     "expected the provider's issuer URL: https (http only for a loopback host), no query",
-                )
-            })?;
+                ));
+            }
             let client_id = required("CLIENT_ID", "")?;
             let client_secret = required(
                 "CLIENT_SECRET",
@@ -267,5 +269,17 @@ mod tests {
         assert_eq!(with("OIDC_RETURN_URLS", "ftp://x"), "OIDC_RETURN_URLS");
         assert_eq!(with("JWT_ISSUER", "tasks-api"), "JWT_ISSUER");
         assert!(settings(&[]).unwrap().providers.is_empty());
+    }
+
+    #[test]
+    fn an_issuer_is_kept_exactly_as_given() {
+        let mut pairs: Vec<(&str, &str)> = GOOD
+            .iter()
+            .filter(|(k, _)| *k != "OIDC_CORP_ISSUER")
+            .copied()
+            .collect();
+        pairs.push(("OIDC_CORP_ISSUER", "https://tenant.auth0.com/"));
+        let s = settings(&pairs).unwrap();
+        assert_eq!(s.providers[0].issuer, "https://tenant.auth0.com/");
     }
 }
