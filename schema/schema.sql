@@ -59,6 +59,23 @@ create table login_throttle (
 );
 CREATE INDEX login_throttle_updated_at_idx ON public.login_throttle USING btree (updated_at);
 
+create table oidc_logins (
+    state_hash bytea not null,
+    provider text not null,
+    nonce text not null,
+    pkce_verifier text not null,
+    return_to text not null,
+    browser_hash bytea not null,
+    code_challenge text,
+    created_at timestamp with time zone not null default now(),
+    expires_at timestamp with time zone not null,
+    constraint oidc_logins_browser_hash_check CHECK ((octet_length(browser_hash) = 32)),
+    constraint oidc_logins_code_challenge_check CHECK ((char_length(code_challenge) <= 128)),
+    constraint oidc_logins_state_hash_check CHECK ((octet_length(state_hash) = 32)),
+    constraint oidc_logins_pkey PRIMARY KEY (state_hash)
+);
+CREATE INDEX oidc_logins_expires_at_idx ON public.oidc_logins USING btree (expires_at);
+
 create table passkeys (
     id uuid not null,
     user_id uuid not null,
@@ -175,6 +192,20 @@ create table sign_in_challenges (
 );
 CREATE INDEX sign_in_challenges_user_id_idx ON public.sign_in_challenges USING btree (user_id);
 
+create table sign_in_codes (
+    code_hash bytea not null,
+    user_id uuid not null,
+    amr text[] not null,
+    code_challenge text,
+    created_at timestamp with time zone not null default now(),
+    expires_at timestamp with time zone not null,
+    constraint sign_in_codes_code_challenge_check CHECK ((char_length(code_challenge) <= 128)),
+    constraint sign_in_codes_code_hash_check CHECK ((octet_length(code_hash) = 32)),
+    constraint sign_in_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint sign_in_codes_pkey PRIMARY KEY (code_hash)
+);
+CREATE INDEX sign_in_codes_user_id_idx ON public.sign_in_codes USING btree (user_id);
+
 create table tasks (
     id bigint generated always as identity not null,
     user_id text not null,
@@ -198,11 +229,28 @@ CREATE INDEX tasks_owner_title_idx ON public.tasks USING btree (issuer, user_id,
 CREATE INDEX tasks_owner_updated_idx ON public.tasks USING btree (issuer, user_id, updated_at, id);
 CREATE INDEX tasks_search_idx ON public.tasks USING gin (lower(((title || ' '::text) || COALESCE(description, ''::text))) gin_trgm_ops);
 
+create table user_identities (
+    id uuid not null default gen_random_uuid(),
+    user_id uuid not null,
+    provider text not null,
+    subject text not null,
+    email text,
+    created_at timestamp with time zone not null default now(),
+    last_used_at timestamp with time zone,
+    constraint user_identities_email_check CHECK ((char_length(email) <= 320)),
+    constraint user_identities_provider_check CHECK (((char_length(provider) >= 1) AND (char_length(provider) <= 32))),
+    constraint user_identities_subject_check CHECK (((char_length(subject) >= 1) AND (char_length(subject) <= 255))),
+    constraint user_identities_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    constraint user_identities_pkey PRIMARY KEY (id),
+    constraint user_identities_provider_subject_key UNIQUE (provider, subject)
+);
+CREATE INDEX user_identities_user_id_idx ON public.user_identities USING btree (user_id);
+
 create table users (
     id uuid not null default gen_random_uuid(),
     email text not null,
     name text,
-    password_hash text not null,
+    password_hash text,
     role text not null default 'user'::text,
     disabled boolean not null default false,
     created_at timestamp with time zone not null default now(),
@@ -268,6 +316,8 @@ AS $function$
          where k.user_id = end_user_credentials.user_id and k.operation = 'registerUser'
     ), challenges as (
         delete from sign_in_challenges c where c.user_id = end_user_credentials.user_id
+    ), codes as (
+        delete from sign_in_codes c where c.user_id = end_user_credentials.user_id
     )
     select count(*) from ended
 $function$;

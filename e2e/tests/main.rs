@@ -13,6 +13,7 @@ mod hostile;
 mod hs256;
 mod key_rotation;
 mod misconfigured;
+mod oidc;
 mod passkeys;
 mod routes;
 mod watch;

@@ -31,6 +31,8 @@ fn concrete(path: &str) -> String {
         ("id", "42"),
         ("session_id", "6f1c2b9e-8d4a-4c3e-9b7a-2f5d1e0c3a4b"),
         ("file", "app-1.0.js"),
+        ("provider", "corp"),
+        ("identity_id", "7e2d3c4b-5a69-4f8e-a7b6-c5d4e3f2a1b0"),
     ]
     .into();
     path.split('/')

@@ -19,6 +19,7 @@ import {
   getMySecurityLog,
   getTask,
   issueToken,
+  listMyIdentities,
   listMySessions,
   listPasskeys,
   listTasks,
@@ -33,10 +34,11 @@ import {
   signInWithPasskey,
   startPasskeyRegistration,
   toggleTaskCompleted,
+  unlinkMyIdentity,
   updateCurrentUser,
   updateTask,
 } from './generated/client/sdk.gen.js';
-import type { Problem, SecondFactorRequired, Task, TokenPair } from './generated/client/types.gen.js';
+import type { Identity, Problem, SecondFactorRequired, Task, TokenPair } from './generated/client/types.gen.js';
 
 const api = process.env.API_URL;
 assert.ok(api, 'API_URL must be set');
@@ -202,6 +204,17 @@ const passkeyRefused = await signInWithPasskey({ body: { ceremony: passkeyOption
 assert.equal(passkeyRefused.response.status, 401, JSON.stringify(passkeyRefused.error));
 const noSuchPasskey = await removePasskey({ path: { id: '00000000-0000-4000-8000-000000000000' } });
 assert.equal(noSuchPasskey.response.status, 404);
+step('identity providers: none linked to a password account; a forged one-time code is refused');
+// The sign-in through a provider itself runs in Chromium (oidc.mjs): it is a browser's redirects.
+const identities = await listMyIdentities();
+assert.equal(identities.response.status, 200, JSON.stringify(identities.error));
+const linked: Identity[] = identities.data ?? [];
+assert.deepEqual(linked, []);
+const unlinked = await unlinkMyIdentity({ path: { identity_id: '7e2d3c4b-5a69-4f8e-a7b6-c5d4e3f2a1b0' } });
+assert.equal(unlinked.response.status, 404, JSON.stringify(unlinked.error));
+const forged = await issueToken({ body: { grant_type: 'authorization_code', code: 'forged-one-time-code' } });
+assert.equal(forged.response.status, 401);
+assert.equal(forged.error?.status, 401);
 
 step('second factor: otpauth (an independent TOTP library) reads our otpauth:// URI; sign-in takes two steps');
 const enrolled = await enrolTotp({ body: { current_password: password } });

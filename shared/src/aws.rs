@@ -44,11 +44,40 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// True when `vars` name at least one secret to fetch.
-pub fn wants_secrets(vars: &HashMap<String, String>) -> bool {
+/// The sources whose names depend on the configuration: each identity provider's client secret
+/// (`OIDC_<NAME>_CLIENT_SECRET_ARN` → `OIDC_<NAME>_CLIENT_SECRET`, functions/auth/src/oidc).
+fn dynamic_sources(vars: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut sources: Vec<(String, String)> = vars
+        .keys()
+        .filter_map(|name| {
+            let provider = name
+                .strip_prefix("OIDC_")?
+                .strip_suffix("_CLIENT_SECRET_ARN")?;
+            let valid = !provider.is_empty()
+                && provider
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            valid.then(|| (name.clone(), format!("OIDC_{provider}_CLIENT_SECRET")))
+        })
+        .collect();
+    sources.sort();
+    sources
+}
+
+/// Every `(ARN variable, target variable)` pair: the fixed [`SECRET_SOURCES`] and the dynamic ones.
+fn all_sources(vars: &HashMap<String, String>) -> Vec<(String, String)> {
     SECRET_SOURCES
         .iter()
-        .any(|(arn_var, _)| vars.get(*arn_var).is_some_and(|v| !v.trim().is_empty()))
+        .map(|(arn_var, target)| ((*arn_var).to_owned(), (*target).to_owned()))
+        .chain(dynamic_sources(vars))
+        .collect()
+}
+
+/// True when `vars` name at least one secret to fetch.
+pub fn wants_secrets(vars: &HashMap<String, String>) -> bool {
+    all_sources(vars)
+        .iter()
+        .any(|(arn_var, _)| vars.get(arn_var).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// Fills each variable of [`SECRET_SOURCES`] whose `*_ARN` is set with the secret's value. A value
@@ -75,23 +104,23 @@ pub async fn resolve_secrets(
     for ((arn_var, target, _), value) in wanted.iter().zip(values) {
         let value = secret_field(&value, target)
             .with_context(|| format!("reading {target} from the secret in {arn_var}"))?;
-        vars.insert((*target).to_owned(), value);
+        vars.insert(target.clone(), value);
     }
     Ok(())
 }
 
 /// `(ARN variable, target variable, ARN)` of each secret to read: those whose target is not
 /// already set.
-fn wanted_secrets(vars: &HashMap<String, String>) -> Vec<(&'static str, &'static str, String)> {
-    SECRET_SOURCES
-        .iter()
+fn wanted_secrets(vars: &HashMap<String, String>) -> Vec<(String, String, String)> {
+    all_sources(vars)
+        .into_iter()
         .filter_map(|(arn_var, target)| {
             let arn = vars
-                .get(*arn_var)
+                .get(&arn_var)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())?;
-            let set = vars.get(*target).is_some_and(|v| !v.trim().is_empty());
-            (!set).then_some((*arn_var, *target, arn))
+            let set = vars.get(&target).is_some_and(|v| !v.trim().is_empty());
+            (!set).then_some((arn_var, target, arn))
         })
         .collect()
 }
@@ -100,15 +129,21 @@ fn wanted_secrets(vars: &HashMap<String, String>) -> Vec<(&'static str, &'static
 /// fewer than 10), answers matched to the request by ARN or name.
 async fn fetch_batch(
     client: &aws_sdk_secretsmanager::Client,
-    wanted: &[(&'static str, &'static str, String)],
+    wanted: &[(String, String, String)],
 ) -> anyhow::Result<Vec<String>> {
     let mut request = client.batch_get_secret_value();
     for (_, _, arn) in wanted {
         request = request.secret_id_list(arn);
     }
     let output = request.send().await.map_err(|error| {
-        let targets: Vec<&str> = wanted.iter().map(|(_, target, _)| *target).collect();
-        let arn_vars: Vec<&str> = wanted.iter().map(|(arn_var, _, _)| *arn_var).collect();
+        let targets: Vec<&str> = wanted
+            .iter()
+            .map(|(_, target, _)| target.as_str())
+            .collect();
+        let arn_vars: Vec<&str> = wanted
+            .iter()
+            .map(|(arn_var, _, _)| arn_var.as_str())
+            .collect();
         refused(&error).context(format!(
             "reading {} from the secret in {}",
             targets.join(", "),
@@ -146,7 +181,7 @@ async fn fetch_batch(
 /// What the functions did before the batch call: one `GetSecretValue` after another.
 async fn fetch_one_by_one(
     client: &aws_sdk_secretsmanager::Client,
-    wanted: &[(&'static str, &'static str, String)],
+    wanted: &[(String, String, String)],
 ) -> anyhow::Result<Vec<String>> {
     let mut values = Vec::with_capacity(wanted.len());
     for (arn_var, target, arn) in wanted {

@@ -152,3 +152,27 @@ async fn a_missing_secret_among_several_names_its_variable() {
     assert!(message.contains("JWT_PUBLIC_KEYS"), "{message}");
     assert!(message.contains("ResourceNotFoundException"), "{message}");
 }
+
+/// Each identity provider's client secret, named by the configuration (`OIDC_<NAME>_CLIENT_SECRET_ARN`),
+/// comes in the same batch as the fixed ones; a value given directly wins.
+#[tokio::test]
+async fn identity_provider_client_secrets_come_from_their_arn_variables() {
+    let moto = Moto::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    let corp = create_secret(&client, "oidc-corp", "corp-client-secret").await;
+    let google = create_secret(&client, "oidc-google", r#"{"client_secret":"g-secret"}"#).await;
+    let mut vars = HashMap::from([
+        ("OIDC_CORP_CLIENT_SECRET_ARN".to_owned(), corp),
+        ("OIDC_MY_IDP_CLIENT_SECRET_ARN".to_owned(), google),
+        (
+            "OIDC_SET_CLIENT_SECRET_ARN".to_owned(),
+            "arn:never-read".to_owned(),
+        ),
+        ("OIDC_SET_CLIENT_SECRET".to_owned(), "given".to_owned()),
+    ]);
+    assert!(shared::aws::wants_secrets(&vars));
+    resolve_secrets(&mut vars, &client).await.unwrap();
+    assert_eq!(vars["OIDC_CORP_CLIENT_SECRET"], "corp-client-secret");
+    assert_eq!(vars["OIDC_MY_IDP_CLIENT_SECRET"], "g-secret");
+    assert_eq!(vars["OIDC_SET_CLIENT_SECRET"], "given");
+}

@@ -12,6 +12,7 @@ pub mod domain;
 // Public so the fuzz targets (fuzz/) can parse the real request bodies.
 pub mod handlers;
 pub mod mailer;
+pub mod oidc;
 pub mod openapi;
 pub mod passkeys;
 pub mod password;
@@ -42,7 +43,7 @@ pub async fn build(vars: HashMap<String, String>) -> anyhow::Result<Router> {
 
 pub fn app(state: AuthState) -> Router {
     use handlers::{
-        account, account_activity, admin, keys, passkeys, reset, second_factor, seed_aliases,
+        account, account_activity, admin, keys, oidc, passkeys, reset, second_factor, seed_aliases,
         session, verify,
     };
     shared::lambda::finish(
@@ -55,6 +56,8 @@ pub fn app(state: AuthState) -> Router {
             .route("/auth/logout", post(session::logout))
             .route("/auth/logout-all", post(session::logout_all))
             .route("/auth/logout-others", post(account_activity::logout_others))
+            .route("/auth/oidc/{provider}/authorize", get(oidc::authorize))
+            .route("/auth/oidc/{provider}/callback", get(oidc::callback))
             .route("/auth/password-reset", post(reset::request))
             .route("/auth/password-reset/confirm", post(reset::confirm))
             .route("/auth/verify-email", post(verify::verify_email))
@@ -94,6 +97,11 @@ pub fn app(state: AuthState) -> Router {
             .route("/auth/passkey/options", post(passkeys::sign_in_options))
             .route("/auth/passkey", post(passkeys::sign_in))
             .route("/users/me/sessions", get(account_activity::list_mine))
+            .route("/users/me/identities", get(oidc::list_mine))
+            .route(
+                "/users/me/identities/{identity_id}",
+                delete(oidc::unlink_mine),
+            )
             .route(
                 "/users/me/sessions/{session_id}",
                 delete(account_activity::end_mine),

@@ -4,8 +4,8 @@
 use utoipa::OpenApi;
 
 use crate::handlers::{
-    account, account_activity, admin, keys, passkeys, reset, second_factor, seed_aliases, session,
-    verify,
+    account, account_activity, admin, keys, oidc, passkeys, reset, second_factor, seed_aliases,
+    session, verify,
 };
 
 #[derive(OpenApi)]
@@ -19,6 +19,10 @@ use crate::handlers::{
         session::logout,
         session::logout_all,
         account_activity::logout_others,
+        oidc::authorize,
+        oidc::callback,
+        oidc::list_mine,
+        oidc::unlink_mine,
         second_factor::status,
         second_factor::enrol,
         second_factor::activate,

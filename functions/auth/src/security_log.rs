@@ -48,10 +48,30 @@ fn truncate(text: &str, max_chars: usize) -> &str {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Registered,
-    SignedIn,
+    /// An account was made (`provider`: through that identity provider, without a password).
+    Registered {
+        provider: Option<String>,
+    },
+    /// A session was opened; `amr`: how (RFC 8176: `pwd`, `otp`, `mfa`, `fed`, ...).
+    SignedIn {
+        amr: Vec<String>,
+    },
+    /// An identity at `provider` now signs in to this account.
+    IdentityLinked {
+        provider: String,
+    },
+    /// The user removed the identity at `provider`.
+    IdentityUnlinked {
+        provider: String,
+    },
+    /// A sign-in through `provider` that asserted this account's address was refused (`reason`:
+    /// `email_not_verified`, `account_exists_unverified`, `account_disabled`).
+    ProviderSignInFailed {
+        provider: String,
+        reason: &'static str,
+    },
     /// A wrong password, on any path that checks one (`via`: `sign_in`, `registration_replay`,
     /// `current_password`).
     PasswordFailed {
@@ -128,8 +148,11 @@ pub enum Event {
 impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Registered => "registered",
-            Self::SignedIn => "signed_in",
+            Self::Registered { .. } => "registered",
+            Self::SignedIn { .. } => "signed_in",
+            Self::IdentityLinked { .. } => "identity_linked",
+            Self::IdentityUnlinked { .. } => "identity_unlinked",
+            Self::ProviderSignInFailed { .. } => "provider_sign_in_failed",
             Self::PasswordFailed { .. } => "password_failed",
             Self::AccountLocked { .. } => "account_locked",
             Self::PasswordChanged => "password_changed",
@@ -156,7 +179,16 @@ impl Event {
 
     fn detail(&self) -> serde_json::Value {
         use serde_json::json;
-        match *self {
+        match self {
+            Self::Registered {
+                provider: Some(provider),
+            }
+            | Self::IdentityLinked { provider }
+            | Self::IdentityUnlinked { provider } => json!({ "provider": provider }),
+            Self::SignedIn { amr } => json!({ "amr": amr }),
+            Self::ProviderSignInFailed { provider, reason } => {
+                json!({ "provider": provider, "reason": reason })
+            }
             Self::PasswordFailed { via }
             | Self::SecondFactorUsed { via }
             | Self::SecondFactorFailed { via }
@@ -222,7 +254,8 @@ pub async fn record(
 pub struct SecurityEvent {
     /// Increasing; also the page cursor.
     pub id: i64,
-    /// `registered`, `signed_in`, `password_failed`, `account_locked`, `password_changed`,
+    /// `registered`, `signed_in`, `identity_linked`, `identity_unlinked`,
+    /// `provider_sign_in_failed`, `password_failed`, `account_locked`, `password_changed`,
     /// `email_change_requested`, `email_verified`, `password_reset_requested`,
     /// `password_reset_completed`, `session_ended`, `sessions_ended`, `role_changed`,
     /// `disabled_changed`, `second_factor_enrolled`, `second_factor_removed`,
@@ -236,7 +269,8 @@ pub struct SecurityEvent {
     pub user_agent: Option<String>,
     /// The session the event happened in, or that it created.
     pub session_id: Option<Uuid>,
-    /// What else there is to say, by kind (`via`, `seconds`, `count`, `scope`, `role`, `by`, ...).
+    /// What else there is to say, by kind (`via`, `seconds`, `count`, `scope`, `role`, `by`,
+    /// `amr`, `provider`, `reason`, ...).
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }

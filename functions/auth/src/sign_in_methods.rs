@@ -12,7 +12,8 @@ use crate::state::AuthState;
 /// How many ways `users.id = $1` has to sign in. One home for the count: a new kind of credential
 /// adds its term here.
 const COUNT_SQL: &str = "select (u.password_hash is not null)::int4
-            + (select count(*) from passkeys p where p.user_id = u.id)::int4
+          + (select count(*) from passkeys p where p.user_id = u.id)::int4
+          + (select count(*) from user_identities i where i.user_id = u.id)::int4
      from users u where u.id = $1";
 
 /// The answer when a removal would leave the account without any way to sign in.

@@ -52,6 +52,8 @@ pub struct AuthSettings {
     /// The relying party for passkeys (`WEBAUTHN_RP_ID`, `WEBAUTHN_RP_ORIGINS`,
     /// `WEBAUTHN_RP_NAME`); without it the passkey routes say so (500, misconfigured).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The OpenID Providers users may sign in with (`OIDC_PROVIDERS`, ...; see `crate::oidc`).
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 impl AuthSettings {
@@ -153,6 +155,7 @@ impl AuthSettings {
         let webauthn = crate::passkeys::relying_party::from_settings(&get)?.map(Arc::new);
         Ok(Self {
             webauthn,
+            oidc: crate::oidc::OidcSettings::from_source(vars)?,
             second_factor_key,
             second_factor_issuer,
             step_up_max_age,
@@ -213,6 +216,8 @@ pub struct AuthState {
     pub hasher: PasswordHasher,
     pub settings: Arc<AuthSettings>,
     pub mailer: Mailer,
+    /// What was learnt of the OpenID Providers (discovery, keys), and the client that asks them.
+    pub oidc: Arc<crate::oidc::Registry>,
 }
 
 impl AuthContext for AuthState {
@@ -252,6 +257,7 @@ impl AuthState {
             hasher: PasswordHasher::default(),
             settings: Arc::new(settings),
             mailer: Mailer::Log,
+            oidc: Arc::default(),
         }
     }
 }

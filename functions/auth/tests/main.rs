@@ -10,6 +10,7 @@ mod hostile;
 mod idempotency;
 mod login;
 mod logs;
+mod oidc;
 mod outage;
 mod passkeys;
 mod register;

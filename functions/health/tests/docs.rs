@@ -86,11 +86,16 @@ fn every_operation_documents_its_answers_and_who_may_call_it() {
         "/auth/login/second-factor",
         "/auth/passkey/options",
         "/auth/passkey",
+        "/auth/oidc/{provider}/authorize",
+        "/auth/oidc/{provider}/callback",
     ];
     for (method, path, operation) in operations(&doc) {
         let responses = operation["responses"].as_object().unwrap();
+        // A sign-in through a provider answers with redirects (302) as its success.
         assert!(
-            responses.keys().any(|status| status.starts_with('2')),
+            responses
+                .keys()
+                .any(|status| status.starts_with('2') || status == "302"),
             "{method} {path} has no success answer"
         );
         assert!(responses.contains_key("500"), "{method} {path} lacks 500");
@@ -338,9 +343,10 @@ fn operation_ids_are_unique_camel_case_function_names() {
 }
 
 /// The token form is one schema per grant: the password grant needs `username` and `password`,
-/// the refresh grant `grant_type=refresh_token` and `refresh_token`.
+/// the refresh grant `grant_type=refresh_token` and `refresh_token`, the code grant (a provider
+/// sign-in's one-time code) `grant_type=authorization_code` and `code`.
 #[test]
-fn the_token_form_is_one_of_the_two_grants() {
+fn the_token_form_is_one_of_the_three_grants() {
     let doc = document();
     let schemas = &doc["components"]["schemas"];
     let body = &doc["paths"]["/auth/token"]["post"]["requestBody"]["content"]
@@ -356,7 +362,8 @@ fn the_token_form_is_one_of_the_two_grants() {
         grants,
         [
             "#/components/schemas/PasswordGrant",
-            "#/components/schemas/RefreshTokenGrant"
+            "#/components/schemas/RefreshTokenGrant",
+            "#/components/schemas/AuthorizationCodeGrant"
         ]
     );
     assert_eq!(
@@ -370,5 +377,9 @@ fn the_token_form_is_one_of_the_two_grants() {
     assert_eq!(
         schemas["RefreshTokenGrantType"]["enum"],
         serde_json::json!(["refresh_token"])
+    );
+    assert_eq!(
+        schemas["AuthorizationCodeGrant"]["required"],
+        serde_json::json!(["grant_type", "code"])
     );
 }

@@ -258,7 +258,12 @@ async fn insert_account(
 async fn announce(state: &AuthState, origin: &Origin, created: Created) -> Answer {
     tracing::info!(user_id = %created.user_id, "user registered");
     state
-        .log_event(created.user_id, origin, None, Event::Registered)
+        .log_event(
+            created.user_id,
+            origin,
+            None,
+            Event::Registered { provider: None },
+        )
         .await;
     verify::mail_link(state, &created.email, &created.token).await;
     created.answer
@@ -342,10 +347,18 @@ pub(crate) async fn require_current_password(
         )
         .await?;
     let email_key: String = row.get(1);
+    let Some(stored) = row.get::<_, Option<String>>(0) else {
+        // An account made through an identity provider: there is no password to ask for.
+        return Err(ApiError::invalid_field(FieldError::body(
+            "current_password",
+            "This account has no password (it signs in through an identity provider): set one through a password reset (/auth/password-reset) first",
+            "no_password",
+        )));
+    };
     let gate = PasswordGate::new(state, &email_key, origin, "current_password");
     gate.refuse_if_locked(&[]).await?;
     match gate
-        .check(given, Some(row.get(0)), Some(principal.user.id))
+        .check(given, Some(stored), Some(principal.user.id))
         .await?
     {
         Verified::Match { .. } => Ok(()),

@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_activity;
 pub mod admin;
 pub mod keys;
+pub mod oidc;
 pub mod passkeys;
 pub mod reset;
 pub mod second_factor;

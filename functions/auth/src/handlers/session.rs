@@ -103,6 +103,15 @@ pub struct TokenForm {
     password: Option<String>,
     #[serde(default)]
     refresh_token: Option<String>,
+    /// The one-time code of a provider sign-in (grant `authorization_code`).
+    #[serde(default)]
+    code: Option<String>,
+    /// The frontend's PKCE verifier, when its sign-in was started with a `code_challenge`.
+    #[serde(default)]
+    code_verifier: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    redirect_uri: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     scope: Option<String>,
@@ -114,15 +123,16 @@ pub struct TokenForm {
     client_secret: Option<String>,
 }
 
-/// The OAuth2 token endpoint: `grant_type=password` with `username` (the email) and `password`, or
-/// `grant_type=refresh_token` with `refresh_token`.
+/// The OAuth2 token endpoint: `grant_type=password` with `username` (the email) and `password`,
+/// `grant_type=refresh_token` with `refresh_token`, or `grant_type=authorization_code` with the
+/// one-time `code` of a provider sign-in (and its `code_verifier` when started with a challenge).
 #[utoipa::path(post, path = "/auth/token", operation_id = "issueToken", tag = "auth",
     request_body(content = super::token_grants::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Signed in, or tokens rotated", body = TokenPair,
          headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 401, description = "Incorrect email or password, or invalid refresh token"),
-        (status = 403, description = "Right password; the account's second factor is required (as for `/auth/login`)", body = SecondFactorRequired, content_type = "application/problem+json"),
+        (status = 401, description = "Incorrect email or password, invalid refresh token, or a one-time code that is unknown, spent, expired or whose `code_verifier` does not match"),
+        (status = 403, description = "Right password (or provider sign-in); the account's second factor is required (as for `/auth/login`)", body = SecondFactorRequired, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds"),
     ))]
 pub async fn token(
@@ -151,9 +161,17 @@ pub async fn token(
             let token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
             rotate(&state, &token).await.map(SignIn::Tokens)
         }
+        "authorization_code" => {
+            let code = form.code.ok_or_else(|| missing("code"))?;
+            let origin = Origin {
+                ip,
+                user_agent: agent.map(str::to_owned),
+            };
+            exchange_code(&state, &code, form.code_verifier.as_deref(), &origin).await
+        }
         _ => Err(ApiError::invalid_field(FieldError::body(
             "grant_type",
-            "Unsupported grant_type; use password or refresh_token",
+            "Unsupported grant_type; use password, refresh_token or authorization_code",
             "value_error",
         ))),
     }
@@ -314,6 +332,50 @@ pub(crate) fn require_verified(state: &AuthState, email_verified: bool) -> Resul
     Ok(())
 }
 
+/// Ends a provider sign-in: spends its one-time code (`handlers::oidc`) and opens the session, or
+/// the challenge of the second step when the account has an active second factor (a provider
+/// sign-in is one factor, like a password).
+async fn exchange_code(
+    state: &AuthState,
+    code: &str,
+    verifier: Option<&str>,
+    origin: &Origin,
+) -> Result<SignIn> {
+    let invalid = || ApiError::unauthorized("Invalid or expired sign-in code; sign in again");
+    let Some(spent) = super::oidc::spend_code(state, code, verifier).await? else {
+        return Err(invalid());
+    };
+    let user_id = spent.user_id;
+    let row = state
+        .db
+        .query_opt(
+            "select u.role, u.email_key,
+                    exists (select 1 from second_factors f
+                             where f.user_id = u.id and f.activated_at is not null)
+               from users u where u.id = $1 and not u.disabled",
+            &[(&user_id, Type::UUID)],
+        )
+        .await?
+        .ok_or_else(invalid)?;
+    let (role, email_key, second_factor): (String, String, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    if second_factor {
+        let challenge = second_factor::open_challenge(state, user_id).await?;
+        tracing::info!(%user_id, "provider sign-in accepted; second factor required");
+        return Ok(SignIn::SecondFactorRequired { challenge });
+    }
+    let account_key = throttle::account_key(&email_key);
+    let session = NewSession {
+        user_id,
+        amr: &spent.amr,
+        second_factor: false,
+        rehash: None,
+        account_key: &account_key,
+    };
+    let (_, pair) = finish_sign_in(state, &session, &role, origin).await?;
+    Ok(SignIn::Tokens(pair))
+}
+
 /// A session about to be opened.
 pub(crate) struct NewSession<'a> {
     pub user_id: Uuid,
@@ -337,7 +399,14 @@ pub(crate) async fn finish_sign_in(
 ) -> Result<(Uuid, TokenPair)> {
     let (session_id, refresh_token) = open_session(state, new, origin).await?;
     state
-        .log_event(new.user_id, origin, Some(session_id), Event::SignedIn)
+        .log_event(
+            new.user_id,
+            origin,
+            Some(session_id),
+            Event::SignedIn {
+                amr: new.amr.to_vec(),
+            },
+        )
         .await;
     let pair = token_pair(
         state,

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 pub enum TokenRequest {
     Password(PasswordGrant),
     RefreshToken(RefreshTokenGrant),
+    AuthorizationCode(AuthorizationCodeGrant),
 }
 
 /// Sign in with the account's email and password (what Swagger's "Authorize" and FastAPI's
@@ -54,4 +55,26 @@ pub struct RefreshTokenGrant {
 #[allow(dead_code)]
 pub enum RefreshTokenGrantType {
     RefreshToken,
+}
+
+/// Exchange the one-time `code` a provider sign-in appended to `return_to` (valid 60 seconds, once)
+/// for the token pair; `code_verifier` when the sign-in was started with a `code_challenge`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct AuthorizationCodeGrant {
+    grant_type: AuthorizationCodeGrantType,
+    code: String,
+    code_verifier: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AuthorizationCodeGrantType {
+    AuthorizationCode,
 }
