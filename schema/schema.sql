@@ -187,6 +187,7 @@ create table sign_in_challenges (
     user_id uuid not null,
     expires_at timestamp with time zone not null,
     created_at timestamp with time zone not null default now(),
+    first_factor text not null default 'pwd'::text,
     constraint sign_in_challenges_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
     constraint sign_in_challenges_pkey PRIMARY KEY (token_hash)
 );

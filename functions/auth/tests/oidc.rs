@@ -875,5 +875,14 @@ async fn an_account_with_a_second_factor_still_needs_it_after_a_provider_sign_in
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
     assert_eq!(answer.body["error"], "mfa_required");
     assert!(answer.body["challenge"].is_string());
+    // The challenge remembers the first factor: its second step's session says `fed`, not `pwd`.
+    let first: String = app
+        .sql()
+        .await
+        .query_one("select first_factor from sign_in_challenges", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(first, "fed");
     let _ = token;
 }

@@ -204,12 +204,13 @@ pub async fn activate(
              ), codes as (
                 insert into recovery_codes (user_id, code_hash) select $1, unnest($2::bytea[])
              )
-             update sessions set second_factor_at = now(), amr = $4 where id = $3",
+             update sessions set second_factor_at = now(), amr = array[amr[1]] || $4
+              where id = $3",
             &[
                 (&user_id, Type::UUID),
                 (&hashes, Type::BYTEA_ARRAY),
                 (&principal.session_id, Type::UUID),
-                (&Proof::Totp.amr(), Type::TEXT_ARRAY),
+                (&Proof::Totp.added_methods(), Type::TEXT_ARRAY),
             ],
         )
         .await?;

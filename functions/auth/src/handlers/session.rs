@@ -305,7 +305,7 @@ async fn sign_in(
                 )
                 .await?;
         }
-        let challenge = second_factor::open_challenge(state, user_id).await?;
+        let challenge = second_factor::open_challenge(state, user_id, "pwd").await?;
         tracing::info!(%user_id, "password accepted; second factor required");
         return Ok(SignIn::SecondFactorRequired { challenge });
     }
@@ -360,7 +360,8 @@ async fn exchange_code(
     let (role, email_key, second_factor): (String, String, bool) =
         (row.get(0), row.get(1), row.get(2));
     if second_factor {
-        let challenge = second_factor::open_challenge(state, user_id).await?;
+        let challenge =
+            second_factor::open_challenge(state, user_id, super::oidc::AMR_FEDERATED).await?;
         tracing::info!(%user_id, "provider sign-in accepted; second factor required");
         return Ok(SignIn::SecondFactorRequired { challenge });
     }
@@ -515,7 +516,7 @@ pub async fn second_step(
     if !second_factor::spend_challenge(&state, &body.challenge).await? {
         return Err(expired());
     }
-    let amr = proof.amr();
+    let amr = proof.amr_after(&account.first_factor);
     let session = NewSession {
         user_id,
         amr: &amr,

@@ -42,14 +42,22 @@ pub enum Proof {
 }
 
 impl Proof {
-    /// The session's RFC 8176 methods after a password and this proof: a TOTP code is `otp`; both
-    /// make it multi-factor (`mfa`, so `aal2`).
-    pub fn amr(&self) -> Vec<String> {
+    /// The RFC 8176 methods this proof adds to a session's first factor: a TOTP code is `otp`;
+    /// either makes it multi-factor (`mfa`, so `aal2`).
+    pub fn added_methods(&self) -> Vec<String> {
         let methods: &[&str] = match self {
-            Self::Totp => &["pwd", "otp", "mfa"],
-            Self::RecoveryCode { .. } => &["pwd", "mfa"],
+            Self::Totp => &["otp", "mfa"],
+            Self::RecoveryCode { .. } => &["mfa"],
         };
         methods.iter().map(|m| (*m).to_owned()).collect()
+    }
+
+    /// The session's methods after a first factor (`pwd`, or `fed` for an identity provider) and
+    /// this proof.
+    pub fn amr_after(&self, first_factor: &str) -> Vec<String> {
+        let mut amr = vec![first_factor.to_owned()];
+        amr.extend(self.added_methods());
+        amr
     }
 }
 
@@ -271,8 +279,13 @@ pub async fn mark_session(
     state
         .db
         .execute(
-            "update sessions set second_factor_at = now(), amr = $2 where id = $1",
-            &[(&session_id, Type::UUID), (&proof.amr(), Type::TEXT_ARRAY)],
+            // The session keeps its first factor (`amr[1]`: `pwd`, `fed`) and gains the proof's.
+            "update sessions set second_factor_at = now(), amr = array[amr[1]] || $2
+              where id = $1",
+            &[
+                (&session_id, Type::UUID),
+                (&proof.added_methods(), Type::TEXT_ARRAY),
+            ],
         )
         .await?;
     Ok(())
@@ -280,7 +293,13 @@ pub async fn mark_session(
 
 /// Opens the challenge of a sign-in whose password was right: the opaque value the client sends
 /// back with the code.
-pub async fn open_challenge(state: &AuthState, user_id: Uuid) -> Result<String, ApiError> {
+/// `first_factor` is the RFC 8176 method of the step that opened it (`pwd`, `fed`): the second
+/// step's session carries it.
+pub async fn open_challenge(
+    state: &AuthState,
+    user_id: Uuid,
+    first_factor: &str,
+) -> Result<String, ApiError> {
     let (challenge, hash) = new_token();
     state
         .db
@@ -288,12 +307,13 @@ pub async fn open_challenge(state: &AuthState, user_id: Uuid) -> Result<String, 
             "with swept as (
                 delete from sign_in_challenges where user_id = $1 and expires_at < now()
              )
-             insert into sign_in_challenges (token_hash, user_id, expires_at)
-             values ($2, $1, now() + make_interval(secs => $3))",
+             insert into sign_in_challenges (token_hash, user_id, expires_at, first_factor)
+             values ($2, $1, now() + make_interval(secs => $3), $4)",
             &[
                 (&user_id, Type::UUID),
                 (&hash, Type::BYTEA),
                 (&(CHALLENGE_TTL_SECS as f64), Type::FLOAT8),
+                (&first_factor, Type::TEXT),
             ],
         )
         .await?;
@@ -306,6 +326,8 @@ pub struct Challenged {
     pub email: String,
     pub email_key: String,
     pub role: String,
+    /// The method of the step that opened the challenge (`pwd`, `fed`).
+    pub first_factor: String,
 }
 
 /// The account of `challenge` while it is unexpired and its user enabled; `None` otherwise.
@@ -319,7 +341,7 @@ pub async fn find_challenge(
     let row = state
         .db
         .query_opt(
-            "select u.id, u.email, u.email_key, u.role
+            "select u.id, u.email, u.email_key, u.role, c.first_factor
                from sign_in_challenges c join users u on u.id = c.user_id
               where c.token_hash = $1 and c.expires_at > now() and not u.disabled",
             &[(&token_hash(challenge), Type::BYTEA)],
@@ -330,6 +352,7 @@ pub async fn find_challenge(
         email: row.get(1),
         email_key: row.get(2),
         role: row.get(3),
+        first_factor: row.get(4),
     }))
 }
 
@@ -343,4 +366,17 @@ pub async fn spend_challenge(state: &AuthState, challenge: &str) -> Result<bool,
         )
         .await?
         == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Proof;
+
+    #[test]
+    fn a_proof_adds_to_the_first_factor() {
+        assert_eq!(Proof::Totp.amr_after("pwd"), ["pwd", "otp", "mfa"]);
+        assert_eq!(Proof::Totp.amr_after("fed"), ["fed", "otp", "mfa"]);
+        let recovery = Proof::RecoveryCode { remaining: 3 };
+        assert_eq!(recovery.amr_after("fed"), ["fed", "mfa"]);
+    }
 }

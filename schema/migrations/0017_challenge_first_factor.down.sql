@@ -1,0 +1,1 @@
+alter table sign_in_challenges drop column first_factor;
