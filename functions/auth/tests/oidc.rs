@@ -397,7 +397,15 @@ async fn a_new_user_signs_in_through_the_provider_and_gets_our_tokens_through_a_
     let logged = events(&app, "ada@example.com").await;
     assert_eq!(logged[0].1["provider"], "corp");
     assert_eq!(logged[2].1["amr"], json!(["fed"]));
-    // No password: a current-password check says how to get one.
+    // No password: an old session cannot stand in for one (the fresh case: the test below).
+    app.sql()
+        .await
+        .execute(
+            "update sessions set created_at = now() - interval '1 day'",
+            &[],
+        )
+        .await
+        .unwrap();
     let delete = app
         .call(
             Method::DELETE,
@@ -406,16 +414,11 @@ async fn a_new_user_signs_in_through_the_provider_and_gets_our_tokens_through_a_
             Some(json!({"current_password": "whatever-it-is"})),
         )
         .await;
-    assert_eq!(
-        delete.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        delete.body
-    );
-    assert!(delete.body["detail"]
+    assert_eq!(delete.status, StatusCode::UNAUTHORIZED, "{}", delete.body);
+    assert!(delete.body["type"]
         .as_str()
         .unwrap()
-        .contains("password reset"));
+        .ends_with("step-up-required"));
     // And a password sign-in to it fails like any wrong password.
     let login = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
@@ -885,4 +888,45 @@ async fn an_account_with_a_second_factor_still_needs_it_after_a_provider_sign_in
         .get(0);
     assert_eq!(first, "fed");
     let _ = token;
+}
+
+#[tokio::test]
+async fn an_account_without_a_password_proves_itself_by_a_recent_sign_in() {
+    let p = provider().await;
+    let app = app_for(&p.issuer).await;
+    let token = signed_in(&app, &p).await;
+    let enrol = |token: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                "/users/me/second-factor/totp",
+                Some(&token),
+                Some(json!({"current_password": ""})),
+            )
+            .await
+        }
+    };
+    // A fresh provider session stands in for the password it does not have.
+    let fresh = enrol(token.clone()).await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
+    // An old one is told to sign in again, and nothing is enrolled anew.
+    app.sql()
+        .await
+        .execute(
+            "update sessions set created_at = now() - interval '1 day'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stale = enrol(token).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.body);
+    assert!(
+        stale.body["type"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("step-up-required"),
+        "{}",
+        stale.body
+    );
 }

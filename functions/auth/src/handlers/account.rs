@@ -320,39 +320,52 @@ pub struct UpdateMeBody {
     current_password: Option<String>,
 }
 
-/// What a sensitive change (email or password, deleting the account, removing the second factor)
-/// asks of its caller: while a second factor is active, that this session proved it recently
-/// (step-up, [`second_factor::require_recent`]: a 401 that says how, checked first so it burns no
-/// password attempt); then the current password, through the [`PasswordGate`] (a stolen access
-/// token is no unthrottled way to guess it); a wrong one is a 422 on `current_password`.
+/// What a sensitive change (email or password, deleting the account, a second factor or a passkey
+/// added or removed) asks of its caller — the one home of "prove it is you again":
+/// - while a second factor is active, that this session proved it recently (step-up,
+///   [`second_factor::require_recent`]: a 401 that says how, checked first so it burns no
+///   password attempt);
+/// - then the current password, through the [`PasswordGate`] (a stolen access token is no
+///   unthrottled way to guess it); a wrong one is a 422 on `current_password`;
+/// - an account without a password (made through an identity provider) has nothing to type: its
+///   session must have signed in within `STEP_UP_MAX_AGE_SECONDS` instead (else the 401
+///   step-up answer: sign in again), and `current_password` is ignored.
 pub(crate) async fn require_current_password(
     state: &AuthState,
     principal: &Principal,
     origin: &Origin,
     given: Option<&str>,
 ) -> Result<()> {
+    second_factor::require_recent(state, principal.user.id, principal.session_id).await?;
+    let row = state
+        .db
+        .query_one(
+            "select u.password_hash, u.email_key,
+                    coalesce((select s.created_at > now() - make_interval(secs => $3)
+                                from sessions s where s.id = $2), false)
+               from users u where u.id = $1",
+            &[
+                (&principal.user.id, Type::UUID),
+                (&principal.session_id, Type::UUID),
+                (&state.settings.step_up_max_age.as_secs_f64(), Type::FLOAT8),
+            ],
+        )
+        .await?;
+    let email_key: String = row.get(1);
+    let Some(stored) = row.get::<_, Option<String>>(0) else {
+        return if row.get::<_, bool>(2) {
+            Ok(())
+        } else {
+            Err(ApiError::StepUpRequired {
+                max_age_secs: state.settings.step_up_max_age.as_secs(),
+            })
+        };
+    };
     let Some(given) = given else {
         return Err(ApiError::invalid_field(FieldError::body(
             "current_password",
             "Current password is required to change email or password, or to delete the account",
             "missing",
-        )));
-    };
-    second_factor::require_recent(state, principal.user.id, principal.session_id).await?;
-    let row = state
-        .db
-        .query_one(
-            "select password_hash, email_key from users where id = $1",
-            &[(&principal.user.id, Type::UUID)],
-        )
-        .await?;
-    let email_key: String = row.get(1);
-    let Some(stored) = row.get::<_, Option<String>>(0) else {
-        // An account made through an identity provider: there is no password to ask for.
-        return Err(ApiError::invalid_field(FieldError::body(
-            "current_password",
-            "This account has no password (it signs in through an identity provider): set one through a password reset (/auth/password-reset) first",
-            "no_password",
         )));
     };
     let gate = PasswordGate::new(state, &email_key, origin, "current_password");

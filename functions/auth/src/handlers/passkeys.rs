@@ -95,7 +95,7 @@ pub async fn registration_options(
 ) -> Result<NoStore<PasskeyOptions>> {
     let rp = relying_party_of(&state)?;
     let origin = Origin::new(ip.as_deref(), &headers);
-    require_fresh(
+    require_current_password(
         &state,
         &principal,
         &origin,
@@ -133,41 +133,6 @@ pub async fn registration_options(
     let saved = serde_json::to_value(&registration).map_err(internal)?;
     let ceremony = passkeys::open(&state, Kind::Registration, Some(user.id), &saved).await?;
     Ok(NoStore(PasskeyOptions { ceremony, options }))
-}
-
-/// The proof a passkey may be added: the current password when the account has one, else a
-/// sign-in within the step-up window; and, with an active TOTP factor, a recent step-up.
-async fn require_fresh(
-    state: &AuthState,
-    principal: &Principal,
-    origin: &Origin,
-    given: Option<&str>,
-) -> Result<()> {
-    let row = state
-        .db
-        .query_one(
-            "select u.password_hash is not null,
-                    coalesce((select s.created_at > now() - make_interval(secs => $3)
-                                from sessions s where s.id = $2), false)
-               from users u where u.id = $1",
-            &[
-                (&principal.user.id, Type::UUID),
-                (&principal.session_id, Type::UUID),
-                (&state.settings.step_up_max_age.as_secs_f64(), Type::FLOAT8),
-            ],
-        )
-        .await?;
-    if row.get::<_, bool>(0) {
-        return require_current_password(state, principal, origin, given).await;
-    }
-    second_factor::require_recent(state, principal.user.id, principal.session_id).await?;
-    if row.get::<_, bool>(1) {
-        Ok(())
-    } else {
-        Err(ApiError::StepUpRequired {
-            max_age_secs: state.settings.step_up_max_age.as_secs(),
-        })
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
